@@ -1,0 +1,1 @@
+"""dabyl controller: configuration, scenarios, engine, journal, control API and CLI."""
