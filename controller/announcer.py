@@ -1,0 +1,191 @@
+"""The engine's voice: picks voices, pre-renders every announcement, plays one at a time.
+
+An alarm never waits for synthesis when the cache is warm. On a cache miss the
+attention signal plays at once while the speech renders, then the speech plays,
+and the miss is journaled. If the sound card fails mid-announcement, the WAV sink
+takes over and a fault is raised: never a silent alarm without a visible fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from audio.playback import AudioUnavailable, Sink, WavSink, open_sink
+from audio.render import Renderer, Request
+from audio.tts import VoiceChoice, choose_voice
+from controller.config import Config
+from controller.events import EventBus
+from controller.faults import FaultBook
+from controller.scenarios import Library, Scenario
+
+AUDIO_FAULT = "audio:output"
+
+
+@dataclass
+class Played:
+    completed: bool
+    first_frame: float | None  # monotonic time the first block went to the output
+
+
+class Announcer:
+    def __init__(self, config: Config, library: Library, bus: EventBus, faults: FaultBook) -> None:
+        self.config = config
+        self.library = library
+        self.bus = bus
+        self.faults = faults
+        self.languages = list(config.site.languages)
+        self.voices: dict[str, VoiceChoice] = {}
+        self.renderer: Renderer | None = None
+        self.sink: Sink | None = None
+        self._stop = threading.Event()
+        self.playing: str | None = None
+        self.prerendered = 0
+
+    # -- set-up -------------------------------------------------------------------
+    def setup(self) -> None:
+        voices_dir = self.config.path(self.config.audio.cache_dir).parent / "voices"
+        for lang in self.languages:
+            spec = self.config.audio.voices.get(lang, "auto")
+            choice = choose_voice(lang, spec, voices_dir)
+            self.voices[lang] = choice
+            key = f"voice:{lang}"
+            if choice.engine is None:
+                self.faults.raise_(key, f"no speech for {lang}: tones only. " + "; ".join(choice.notes))
+            self.bus.publish("voice", language=lang, voice=choice.description, notes=choice.notes)
+        self.renderer = Renderer(
+            self.config.path(self.config.audio.cache_dir),
+            self.config.audio.sample_rate,
+            self.config.audio.level_db,
+            self.config.audio.pause,
+            self.voices,
+        )
+        sink, reason = open_sink(
+            self.config.audio.output,
+            self.config.audio.sample_rate,
+            self.config.path(self.config.audio.wav_dir),
+            self.config.audio.wav_pace,
+        )
+        self.sink = sink
+        if reason:
+            self.faults.raise_(AUDIO_FAULT, reason)
+
+    # -- what to say ----------------------------------------------------------------
+    def _request(self, texts: dict[str, str], signal: str, label: str) -> Request:
+        return Request(tuple((lang, texts[lang]) for lang in self.languages), signal, label)
+
+    def scenario_request(
+        self, scenario: Scenario, audience: str, params: dict[str, str]
+    ) -> Request | None:
+        texts = {}
+        for lang in self.languages:
+            text = scenario.text(audience, lang, params)  # type: ignore[arg-type]
+            if text is None:
+                return None
+            texts[lang] = text
+        return self._request(texts, scenario.attention.signal, f"{scenario.id}-{audience}")
+
+    def shared_request(self, name: str, signal: str = "chime") -> Request:
+        texts = getattr(self.library.shared, name)
+        return self._request({lang: texts[lang] for lang in self.languages}, signal, name)
+
+    def all_requests(self) -> list[Request]:
+        requests = [
+            self.shared_request(name)
+            for name in ("drill_preamble", "drill_closing", "all_clear", "held_evacuation", "selftest")
+        ]
+        for scenario in self.library.scenarios.values():
+            for params in scenario.all_parameter_sets():
+                for audience in ("public", "staff"):
+                    req = self.scenario_request(scenario, audience, params)
+                    if req is not None:
+                        requests.append(req)
+        return requests
+
+    def missing(self) -> list[Request]:
+        assert self.renderer is not None
+        return [r for r in self.all_requests() if self.renderer.cached(r) is None]
+
+    def prerender(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Render whatever is not cached yet (blocking; run in a thread)."""
+        assert self.renderer is not None
+        todo = self.missing()
+        for i, req in enumerate(todo, 1):
+            self.renderer.render(req)
+            if progress:
+                progress(i, len(todo))
+        self.prerendered = len(todo)
+        return len(todo)
+
+    # -- playing ----------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def play(self, request: Request, activation: str | None, zones: list[str]) -> Played:
+        assert self.renderer is not None and self.sink is not None
+        self._stop.clear()
+        stop = self._stop
+        first: list[float] = []
+
+        def started() -> None:
+            if not first:
+                first.append(time.monotonic())
+
+        announcement = self.renderer.cached(request)
+        self.playing = request.label
+        self.bus.publish(
+            "announcement_started",
+            activation,
+            label=request.label,
+            zones=zones,
+            voices=self.renderer.voice_ids(request),
+            cached=announcement is not None,
+        )
+        try:
+            if announcement is None:
+                self.bus.publish("cache_miss", activation, label=request.label)
+                # The tone goes out at once; the speech is rendered meanwhile.
+                render = asyncio.ensure_future(
+                    asyncio.to_thread(self.renderer.render, Request(request.texts, "none", request.label))
+                )
+                try:
+                    tone = self.renderer.signal(request.signal if request.signal != "none" else "chime")
+                    done = await self._play_samples(tone, request.label + "-tone", stop, started)
+                    speech = await render
+                finally:
+                    if not render.done():
+                        render.cancel()
+                if done:
+                    done = await self._play_samples(speech.samples(), request.label, stop, started)
+            else:
+                done = await self._play_samples(announcement.samples(), request.label, stop, started)
+        finally:
+            self.playing = None
+        self.bus.publish(
+            "announcement_ended", activation, label=request.label, completed=done
+        )
+        return Played(done, first[0] if first else None)
+
+    async def _play_samples(self, samples, label: str, stop: threading.Event, started) -> bool:
+        assert self.sink is not None and self.renderer is not None
+        rate = self.renderer.rate
+        try:
+            return await asyncio.to_thread(self.sink.play, samples, rate, label, stop, started)
+        except AudioUnavailable as exc:
+            # Fall back so the alarm goes on being "heard" somewhere, and say so.
+            wav_dir = self.config.path(self.config.audio.wav_dir)
+            self.faults.raise_(AUDIO_FAULT, f"{exc}; announcements go to WAV files in {wav_dir}")
+            self.sink.close()
+            self.sink = WavSink(wav_dir, self.config.audio.wav_pace)
+            return await asyncio.to_thread(self.sink.play, samples, rate, label, stop, started)
+
+    def status(self) -> dict:
+        return {
+            "sink": self.sink.name if self.sink else None,
+            "output": getattr(self.sink, "description", None),
+            "voices": {lang: v.description for lang, v in self.voices.items()},
+            "playing": self.playing,
+        }

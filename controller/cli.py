@@ -1,0 +1,457 @@
+"""The `dabyl` command. Errors are one clear line; exit codes mean something:
+
+0 done · 1 refused or failed · 2 bad usage, config or scenarios · 3 no controller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from controller.config import Config, default_config_path, load_config
+from controller.errors import ConfigurationError, ConnectionFailed, DabylError
+from controller.scenarios import load_library
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_CONTROLLER = 0, 1, 2, 3
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def _socket(args: argparse.Namespace) -> Path:
+    config = _config(args)
+    return config.path(config.control.socket)
+
+
+def _client(args: argparse.Namespace):
+    from controller.client import Client
+
+    return Client(_socket(args))
+
+
+def _local_time(ts: str, tz: str) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(ts).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return ts
+
+
+# -- controller ----------------------------------------------------------------------
+
+def _run_controller(args: argparse.Namespace, attach_ui: bool) -> int:
+    from controller.runtime import Controller
+
+    controller = Controller.from_path(args.config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await controller.start()
+        print(f"dabyl: controller running for {controller.config.site.name}; "
+              f"socket {controller.server.path}", file=sys.stderr)
+        try:
+            if attach_ui:
+                await _attach_ui(controller, stop)
+            else:
+                await stop.wait()
+        finally:
+            await controller.stop()
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
+def _frontend():
+    """The terminal UI, found as a plug-in so the core never depends on it."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="dabyl.frontends", name="tui"):
+        try:
+            return ep.load()
+        except ImportError:
+            return None
+    return None
+
+
+async def _attach_ui(controller: Any, stop: asyncio.Event) -> None:
+    """The terminal UI when there is a terminal; otherwise the event stream."""
+    if sys.stdout.isatty() and sys.stdin.isatty():
+        run_ui = _frontend()
+        if run_ui is not None:
+            await run_ui(controller.server.path, stop)
+            return
+    queue = controller.bus.subscribe()
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                print(_event_line(getter.result(), controller.config.site.timezone), flush=True)
+            else:
+                getter.cancel()
+    finally:
+        waiter.cancel()
+        controller.bus.unsubscribe(queue)
+
+
+def _event_line(event: dict[str, Any], tz: str) -> str:
+    skip = {"ts", "kind", "activation"}
+    details = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in event.items()
+                       if k not in skip)
+    act = f" [{event['activation']}]" if event.get("activation") else ""
+    return f"{_local_time(event['ts'], tz)} {event['kind']}{act} {details}".rstrip()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _run_controller(args, attach_ui=False)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run_controller(args, attach_ui=True)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    run_ui = _frontend()
+    if run_ui is None:
+        print("dabyl: the terminal UI is not installed in this build", file=sys.stderr)
+        return EXIT_FAILED
+    asyncio.run(run_ui(_socket(args), None))
+    return EXIT_OK
+
+
+# -- requests --------------------------------------------------------------------------
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise ConfigurationError([f"--param {pair!r}: expected NAME=VALUE"])
+        out[key] = value
+    return out
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    fields: dict[str, Any] = {"scenario": args.scenario, "drill": args.drill,
+                              "parameters": _params(args.param)}
+    if args.zones:
+        fields["zones"] = [z.strip() for z in args.zones.split(",") if z.strip()]
+    with _client(args) as client:
+        reply = client.request("trigger", **fields)
+    print(reply["activation"])
+    if reply.get("state") == "held":
+        print("held: waiting for an operator to confirm (dabyl confirm ID)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        reply = client.request("silence", activation=args.activation)
+    print("silenced: " + (", ".join(reply["silenced"]) or "nothing"))
+    return EXIT_OK
+
+
+def cmd_clear(args: argparse.Namespace) -> int:
+    if not args.activation and not args.all:
+        print("dabyl: name an activation or use --all", file=sys.stderr)
+        return EXIT_USAGE
+    with _client(args) as client:
+        reply = client.request("clear", activation=args.activation, all=args.all)
+    print("cleared: " + (", ".join(reply["cleared"]) or "nothing"))
+    return EXIT_OK
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.request(args.command, activation=args.activation)
+    print(f"{args.command}ed: {args.activation}".replace("declineed", "declined"))
+    return EXIT_OK
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.request("ack", fault=args.fault)
+    print(f"acknowledged: {args.fault}")
+    return EXIT_OK
+
+
+def cmd_press(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.request("press", input=args.input, hold=args.hold)
+    print(f"pressed: {args.input}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        status = client.request("status")["status"]
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"{status['site']}: {status['mode']}")
+    for act in status["activations"]:
+        flags = [act["state"]]
+        if act["drill"]:
+            flags.append("drill")
+        if act["silenced"]:
+            flags.append("silenced")
+        if act["suspended"]:
+            flags.append("suspended")
+        print(f"  {act['id']}  {act['title']['ru']}  [{', '.join(flags)}]  "
+              f"zones {','.join(act['zones'])}  from {act['source']}:{act['origin']}")
+    for dev in status["devices"]:
+        state = {True: "online", False: "LOST", None: "unknown"}[dev["online"]]
+        print(f"  device {dev['id']} ({dev['driver']}{', simulated' if dev['simulated'] else ''}): {state}")
+    for fault in status["faults"]:
+        print(f"  FAULT {fault['key']}: {fault['message']}")
+    on = [name for name, v in status["outputs"].items() if v]
+    print(f"  outputs on: {', '.join(on) or 'none'}")
+    return EXIT_OK
+
+
+# -- offline tools ---------------------------------------------------------------------
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _config(args)
+    library = load_library(config.scenarios_dir, config)
+    print(f"config: {args.config or default_config_path()}: ok")
+    print(f"scenarios: {len(library.scenarios)} loaded from {config.scenarios_dir}")
+    problems = 0
+    for warning in library.warnings:
+        print(f"warning: {warning}")
+    from audio.tts import choose_voice
+
+    voices_dir = config.path(config.audio.cache_dir).parent / "voices"
+    for lang in config.site.languages:
+        choice = choose_voice(lang, config.audio.voices.get(lang, "auto"), voices_dir)
+        print(f"voice {lang}: {choice.description}")
+        for note in choice.notes:
+            print(f"warning: voice {lang}: {note}")
+        if choice.engine is None:
+            problems += 1
+    problems += asyncio.run(_check_devices(config))
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+async def _check_devices(config: Config) -> int:
+    from controller.devices import settings_for
+    from drivers import create_board
+    from drivers.errors import DeviceError
+
+    problems = 0
+    for device in config.devices:
+        try:
+            board = create_board(settings_for(device))
+        except DeviceError as exc:
+            print(f"error: device {device.id}: {exc}")
+            problems += 1
+            continue
+        if device.simulate or device.driver == "simulator":
+            print(f"device {device.id}: simulated by dabyl ({device.driver})")
+            continue
+        try:
+            await board.connect()
+            await board.read_outputs()
+            print(f"device {device.id}: answers")
+        except DeviceError as exc:
+            print(f"error: device {device.id}: {exc}")
+            problems += 1
+        finally:
+            await board.close()
+    return problems
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from controller.announcer import Announcer
+    from controller.events import EventBus
+    from controller.faults import FaultBook
+    from controller.journal import Journal
+
+    config = _config(args)
+    library = load_library(config.scenarios_dir, config)
+
+    class _NoJournal(Journal):
+        def append(self, kind, activation=None, **data):  # render writes no journal rows
+            return ""
+
+    bus = EventBus(_NoJournal(Path(os.devnull)))
+    faults = FaultBook(bus)
+    announcer = Announcer(config, library, bus, faults)
+    announcer.setup()
+    for lang, voice in announcer.voices.items():
+        print(f"voice {lang}: {voice.description}")
+    total = len(announcer.all_requests())
+
+    def progress(i: int, n: int) -> None:
+        print(f"\rrendering {i}/{n}", end="", file=sys.stderr, flush=True)
+
+    count = announcer.prerender(progress)
+    if count:
+        print(file=sys.stderr)
+    print(f"rendered {count} new, {total - count} already cached, in "
+          f"{config.path(config.audio.cache_dir)}")
+    return EXIT_OK
+
+
+def cmd_voices(args: argparse.Namespace) -> int:
+    from audio.tts import RECOMMENDED_PIPER, choose_voice
+
+    config = _config(args)
+    voices_dir = config.path(config.audio.cache_dir).parent / "voices"
+    for lang in config.site.languages:
+        choice = choose_voice(lang, config.audio.voices.get(lang, "auto"), voices_dir)
+        print(f"{lang}: {choice.description}")
+        for note in choice.notes:
+            print(f"  note: {note}")
+        names = " ".join(RECOMMENDED_PIPER[lang][:1])
+        print(f"  recommended: python -m piper.download_voices {names} --data-dir {voices_dir}")
+    return EXIT_OK
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    from controller import journal as j
+
+    config = _config(args)
+    path = config.path(config.control.journal)
+    tz = config.site.timezone
+    if args.journal_command == "verify":
+        ok, problems, count = j.verify(path)
+        for problem in problems:
+            print(f"error: {problem}")
+        print(f"journal {path}: {count} rows, {'verified' if ok else 'NOT VERIFIED'}")
+        return EXIT_OK if ok else EXIT_FAILED
+    try:
+        rows = j.read_rows(path)
+    except j.JournalDamaged as exc:
+        raise DabylError(f"the journal is damaged: {exc}") from None
+    if args.journal_command == "list":
+        for a in j.activations(rows):
+            ended = _local_time(a["ended"], tz) if a["ended"] else "open"
+            drill = "drill" if a["drill"] else "REAL"
+            print(f"{_local_time(a['started'], tz)}  {a['activation']:<28} {drill:<5} "
+                  f"{a['source']}:{a['origin']}  -> {a['outcome']} {ended}")
+        return EXIT_OK
+    if args.journal_command == "show":
+        mine = [r for r in rows if r.activation == args.activation]
+        if not mine:
+            raise DabylError(f"no activation {args.activation!r} in the journal")
+        # The timeline: this activation's rows, plus what the site did meanwhile
+        # (output commands, faults, devices) until it ended.
+        first, last = mine[0].seq, mine[-1].seq
+        shown = [r for r in rows if first <= r.seq <= last
+                 and (r.activation == args.activation or r.activation is None)]
+        for r in shown:
+            print(_event_line({"ts": r.ts, "kind": r.kind, "activation": None, **r.data}, tz))
+        return EXIT_OK
+    if args.journal_command == "export":
+        if args.format == "csv":
+            sys.stdout.write(j.export_csv(rows))
+            return EXIT_OK
+        raise DabylError(f"export format {args.format!r} is not available in this build")
+    return EXIT_USAGE
+
+
+# -- parser ---------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dabyl", description="Public-address alerting controller")
+    parser.add_argument("--config", default=None,
+                        help="site config (default ./config.toml or $DABYL_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="controller and terminal UI in one process").set_defaults(func=cmd_run)
+    sub.add_parser("serve", help="headless controller").set_defaults(func=cmd_serve)
+    sub.add_parser("tui", help="attach a UI to a running controller").set_defaults(func=cmd_tui)
+
+    p = sub.add_parser("trigger", help="start a scenario; prints the activation id")
+    p.add_argument("scenario")
+    p.add_argument("--drill", action="store_true")
+    p.add_argument("--zones", default="")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    p.set_defaults(func=cmd_trigger)
+
+    p = sub.add_parser("silence", help="stop audio and sounders, keep the alarm")
+    p.add_argument("activation", nargs="?")
+    p.set_defaults(func=cmd_silence)
+
+    p = sub.add_parser("clear", help="end an activation with the all-clear")
+    p.add_argument("activation", nargs="?")
+    p.add_argument("--all", action="store_true")
+    p.set_defaults(func=cmd_clear)
+
+    for name in ("confirm", "decline"):
+        p = sub.add_parser(name, help=f"{name} an evacuation held during a lockdown")
+        p.add_argument("activation")
+        p.set_defaults(func=cmd_confirm)
+
+    p = sub.add_parser("ack", help="acknowledge a fault")
+    p.add_argument("fault")
+    p.set_defaults(func=cmd_ack)
+
+    p = sub.add_parser("status", help="what the controller is doing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("press", help="press a simulated input")
+    p.add_argument("input")
+    p.add_argument("--hold", type=float, default=0.3)
+    p.set_defaults(func=cmd_press)
+
+    sub.add_parser("check", help="validate config, scenarios, voices, devices").set_defaults(func=cmd_check)
+    sub.add_parser("render", help="pre-render every announcement").set_defaults(func=cmd_render)
+    sub.add_parser("voices", help="which voices are installed and used").set_defaults(func=cmd_voices)
+
+    p = sub.add_parser("journal", help="read and verify the journal")
+    jsub = p.add_subparsers(dest="journal_command", required=True)
+    jsub.add_parser("list")
+    s = jsub.add_parser("show")
+    s.add_argument("activation")
+    jsub.add_parser("verify")
+    e = jsub.add_parser("export")
+    e.add_argument("--format", default="csv", choices=["csv", "annex2"])
+    p.set_defaults(func=cmd_journal)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigurationError as exc:
+        for problem in exc.problems:
+            print(f"dabyl: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConnectionFailed as exc:
+        print(f"dabyl: {exc}", file=sys.stderr)
+        return EXIT_NO_CONTROLLER
+    except DabylError as exc:
+        print(f"dabyl: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - no traceback ever reaches an operator
+        if os.environ.get("DABYL_DEBUG"):
+            raise
+        print(f"dabyl: internal error: {type(exc).__name__}: {exc} "
+              "(run with DABYL_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

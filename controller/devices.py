@@ -1,0 +1,345 @@
+"""Devices as the engine sees them: desired output states, supervision, panic inputs.
+
+The engine says what every output should be (`apply`); one sync worker per board
+drives the board there and keeps it there. Boards work concurrently and a failing
+board never holds up the others. A supervisor per board polls it (heartbeat and
+read-back), raises a fault when it is lost and, when it returns, restores the
+outputs to what the engine wants. Panic inputs are polled, debounced and reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from controller.config import Config, Device, PanicInput
+from controller.events import EventBus
+from controller.faults import FaultBook
+from drivers import DeviceSettings, RelayBoard, create_board
+from drivers.errors import DeviceError
+
+INPUT_POLL = 0.05
+LOST_AFTER_FAILURES = 2
+
+
+def settings_for(device: Device) -> DeviceSettings:
+    return DeviceSettings(
+        id=device.id,
+        driver=device.driver,
+        transport=device.transport,
+        host=device.host,
+        port=device.port,
+        baudrate=device.baudrate,
+        parity=device.parity,
+        unit=device.unit,
+        timeout=device.timeout,
+        coil_offset=device.coil_offset,
+        input_offset=device.input_offset,
+        channels=device.channels,
+        inputs=device.inputs,
+    )
+
+
+@dataclass
+class InputState:
+    config: PanicInput
+    raw: bool | None = None
+    raw_since: float = 0.0
+    active: bool = False
+    stuck: bool = False
+
+
+@dataclass
+class BoardLink:
+    config: Device
+    board: RelayBoard
+    desired: dict[int, bool] = field(default_factory=dict)
+    commanded: dict[int, bool] = field(default_factory=dict)
+    online: bool | None = None
+    failures: int = 0
+    last_error: str = ""
+    dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    synced: asyncio.Condition = field(default_factory=asyncio.Condition)
+    generation: int = 0
+    inputs: list[InputState] = field(default_factory=list)
+
+    @property
+    def in_sync(self) -> bool:
+        return all(self.commanded.get(ch) == on for ch, on in self.desired.items())
+
+
+InputHandler = Callable[[PanicInput, bool], Awaitable[None]]
+
+
+class DeviceManager:
+    def __init__(self, config: Config, bus: EventBus, faults: FaultBook) -> None:
+        self.config = config
+        self.bus = bus
+        self.faults = faults
+        self.links: dict[str, BoardLink] = {}
+        self.simulators: dict[str, object] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.on_input: InputHandler | None = None
+        self.outputs = config.outputs
+        for device in config.devices:
+            board = create_board(settings_for(device))
+            link = BoardLink(device, board)
+            link.inputs = [InputState(i) for i in config.inputs if i.device == device.id]
+            self.links[device.id] = link
+
+    # -- life cycle -------------------------------------------------------------
+    async def start(self) -> None:
+        for device in self.config.devices:
+            if device.simulate or device.driver == "simulator":
+                await self._start_simulator(device)
+        for link in self.links.values():
+            self._spawn(self._sync_worker(link), f"sync-{link.config.id}")
+            self._spawn(self._supervise(link), f"supervise-{link.config.id}")
+
+    async def _start_simulator(self, device: Device) -> None:
+        from drivers.simulator import SimulatedBoard
+
+        sim = SimulatedBoard(
+            unit=device.unit,
+            coils=device.channels,
+            inputs=device.inputs,
+            host=device.host,
+            port=device.port if device.transport == "tcp" else None,  # type: ignore[arg-type]
+            serial_port=str(device.port) if device.transport == "serial" else None,
+            baudrate=device.baudrate,
+            coil_offset=device.coil_offset,
+            input_offset=device.input_offset,
+        )
+        try:
+            await sim.start()
+        except OSError as exc:
+            self.faults.raise_(
+                f"simulator:{device.id}", f"simulated board {device.id} cannot start: {exc}"
+            )
+            return
+        self.simulators[device.id] = sim
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for link in self.links.values():
+            await link.board.close()
+        for sim in self.simulators.values():
+            await sim.stop()  # type: ignore[attr-defined]
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- outputs ------------------------------------------------------------------
+    async def apply(self, desired: dict[str, bool], timeout: float | None = None) -> bool:
+        """Make outputs (by name) take these states; True when all boards confirm.
+
+        With a timeout, returns False when a board is slower; its worker goes on.
+        """
+        touched: dict[str, BoardLink] = {}
+        for name, on in desired.items():
+            out = self.outputs[name]
+            link = self.links[out.device]
+            link.desired[out.channel] = on
+            touched[out.device] = link
+        for link in touched.values():
+            link.dirty.set()
+        waits = [self._wait_synced(link) for link in touched.values()]
+        if not waits:
+            return True
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*waits), timeout)
+        except TimeoutError:
+            return False
+        return all(results)
+
+    async def _wait_synced(self, link: BoardLink) -> bool:
+        async with link.synced:
+            generation = link.generation
+            while not link.in_sync and link.online is not False:
+                await link.synced.wait()
+                if link.generation != generation and link.online is False:
+                    break
+            return link.in_sync
+
+    async def _notify(self, link: BoardLink) -> None:
+        async with link.synced:
+            link.generation += 1
+            link.synced.notify_all()
+
+    async def _sync_worker(self, link: BoardLink) -> None:
+        while True:
+            await link.dirty.wait()
+            link.dirty.clear()
+            for channel, on in list(link.desired.items()):
+                if link.commanded.get(channel) == on:
+                    continue
+                name = self._output_name(link.config.id, channel)
+                started = time.perf_counter()
+                try:
+                    await link.board.set(channel, on)
+                except DeviceError as exc:
+                    self.bus.publish(
+                        "output",
+                        output=name,
+                        device=link.config.id,
+                        channel=channel,
+                        on=on,
+                        ok=False,
+                        error=str(exc),
+                    )
+                    await self._lost(link, str(exc))
+                    break
+                link.commanded[channel] = on
+                self.bus.publish(
+                    "output",
+                    output=name,
+                    device=link.config.id,
+                    channel=channel,
+                    on=on,
+                    ok=True,
+                    latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+                if link.online is not True:
+                    await self._found(link)
+            await self._notify(link)
+
+    def _output_name(self, device: str, channel: int) -> str:
+        for name, out in self.outputs.items():
+            if out.device == device and out.channel == channel:
+                return name
+        return f"{device}:{channel}"
+
+    async def rest(self, timeout: float | None = None) -> bool:
+        """Drive every configured output to its rest state (off)."""
+        return await self.apply({name: False for name in self.outputs}, timeout=timeout)
+
+    # -- supervision ---------------------------------------------------------------
+    async def _supervise(self, link: BoardLink) -> None:
+        period = link.config.poll_period
+        last_readback = 0.0
+        backoff = period
+        while True:
+            now = time.monotonic()
+            try:
+                if link.inputs:
+                    states = await link.board.read_inputs()
+                    await self._handle_inputs(link, states)
+                if not link.inputs or now - last_readback >= period:
+                    last_readback = now
+                    if link.board.can_read_back:
+                        await self._check_readback(link)
+                    elif not link.inputs:
+                        await link.board.read_outputs()
+            except DeviceError as exc:
+                await self._lost(link, str(exc))
+                await asyncio.sleep(min(backoff, 2.0))
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = period
+            if link.online is not True:
+                await self._found(link)
+            await asyncio.sleep(INPUT_POLL if link.inputs else period)
+
+    async def _check_readback(self, link: BoardLink) -> None:
+        states = await link.board.read_outputs()
+        wrong = [
+            ch for ch, on in link.commanded.items() if ch < len(states) and states[ch] != on
+        ]
+        key = f"readback:{link.config.id}"
+        if wrong:
+            names = ", ".join(self._output_name(link.config.id, ch) for ch in wrong)
+            self.faults.raise_(key, f"{link.config.id}: outputs not as commanded: {names}")
+            for ch in wrong:
+                link.commanded.pop(ch, None)
+            link.dirty.set()
+        else:
+            self.faults.clear(key)
+
+    async def _lost(self, link: BoardLink, error: str) -> None:
+        link.failures += 1
+        link.last_error = error
+        if link.failures >= LOST_AFTER_FAILURES and link.online is not False:
+            link.online = False
+            # Nothing is known about a board that went away: resend everything on return.
+            link.commanded.clear()
+            self.faults.raise_(f"device:{link.config.id}", f"device {link.config.id} lost: {error}")
+            self.bus.publish("device", device=link.config.id, online=False, error=error)
+            await self._notify(link)
+
+    async def _found(self, link: BoardLink) -> None:
+        was_lost = link.online is False
+        link.online = True
+        link.failures = 0
+        if was_lost:
+            self.faults.clear(f"device:{link.config.id}", "device answers again")
+            self.bus.publish("device", device=link.config.id, online=True)
+        if not link.in_sync:
+            link.dirty.set()
+
+    # -- inputs ----------------------------------------------------------------------
+    async def _handle_inputs(self, link: BoardLink, states: list[bool]) -> None:
+        now = time.monotonic()
+        for state in link.inputs:
+            cfg = state.config
+            if cfg.channel >= len(states):
+                continue
+            raw = states[cfg.channel]
+            if cfg.contact == "normally_closed":
+                raw = not raw
+            if state.raw is None:
+                # First reading: an input already active at start is a fault, not an alarm.
+                state.raw, state.raw_since = raw, now
+                state.active = raw
+                if raw:
+                    state.stuck = True
+                    self.faults.raise_(
+                        f"input:{cfg.id}", f"input {cfg.id} is active at start (stuck or wired wrong)"
+                    )
+                continue
+            if raw != state.raw:
+                state.raw, state.raw_since = raw, now
+            if state.raw == state.active or now - state.raw_since < cfg.debounce:
+                continue
+            state.active = state.raw
+            if state.stuck:
+                if not state.active:
+                    state.stuck = False
+                    self.faults.clear(f"input:{cfg.id}", "input returned to rest")
+                continue
+            self.bus.publish("input", input=cfg.id, active=state.active)
+            if self.on_input is not None:
+                await self.on_input(cfg, state.active)
+
+    # -- simulator --------------------------------------------------------------------
+    def simulator_for_input(self, input_id: str):
+        for cfg in self.config.inputs:
+            if cfg.id == input_id:
+                return self.simulators.get(cfg.device), cfg
+        return None, None
+
+    def status(self) -> list[dict]:
+        return [
+            {
+                "id": link.config.id,
+                "driver": link.config.driver,
+                "online": link.online,
+                "simulated": link.config.id in self.simulators,
+                "error": link.last_error if link.online is False else "",
+            }
+            for link in self.links.values()
+        ]
+
+    def output_states(self) -> dict[str, bool | None]:
+        out = {}
+        for name, o in self.outputs.items():
+            link = self.links[o.device]
+            out[name] = link.desired.get(o.channel, False)
+        return out

@@ -1,0 +1,583 @@
+"""The engine: turns triggers into activations, decides what every output and
+loudspeaker does, and journals each step.
+
+Rules (SPEC §5):
+- An activation goes active (or held) → cleared; it is latched until an operator
+  clears it, or, for drills, until its own repetitions end.
+- Re-triggering a scenario that is not cleared returns the same activation.
+- A higher-priority activation takes the zones it shares with a lower one; the
+  lower one is suspended, not lost, and resumes when the higher clears.
+- During a lockdown (`shelter`), an evacuation from an automatic source is held
+  for an operator's confirmation and the staff zones are told at once.
+- Silence stops audio and sounders and keeps the alarm; clear ends it with the
+  all-clear message and puts outputs at rest.
+- At start every output goes to rest, then activations that were open when the
+  process died are resumed, and the gap is journaled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from audio.render import Request
+from controller.announcer import Announcer
+from controller.config import Config, PanicInput
+from controller.devices import DeviceManager
+from controller.errors import RequestInvalid
+from controller.events import EventBus
+from controller.faults import FaultBook
+from controller.journal import Row, now_iso
+from controller.scenarios import Library, Scenario, zones_for
+
+AUTOMATIC_SOURCES = ("input", "schedule")
+ROLES = ("leader", "staff")
+
+
+@dataclass
+class Activation:
+    id: str
+    scenario: Scenario
+    source: str
+    origin: str
+    drill: bool
+    zones: list[str]
+    parameters: dict[str, str]
+    started: str
+    order: int
+    state: str = "active"  # active | held | cleared
+    silenced: bool = False
+    preamble_done: bool = False
+    repetitions: int = 0
+    part: int = 0
+    pause_until: float = 0.0
+    audio_done: bool = False
+    closing_done: bool = False
+    first_audio: float | None = None
+    trigger_mono: float = field(default_factory=time.monotonic)
+    ticks: dict[str, dict[int, str]] = field(default_factory=lambda: {r: {} for r in ROLES})
+    resumed: bool = False
+
+    @property
+    def priority(self) -> int:
+        return self.scenario.priority
+
+    def rank(self) -> tuple[int, int]:
+        return (self.priority, -self.order)
+
+
+@dataclass
+class Step:
+    activation: Activation | None
+    request: Request
+    zones: list[str]
+    kind: str  # preamble | public | staff | closing | notice
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        library: Library,
+        bus: EventBus,
+        faults: FaultBook,
+        devices: DeviceManager,
+        announcer: Announcer,
+    ) -> None:
+        self.config = config
+        self.library = library
+        self.bus = bus
+        self.faults = faults
+        self.devices = devices
+        self.announcer = announcer
+        self.activations: dict[str, Activation] = {}
+        self._order = 0
+        self._notices: list[Step] = []
+        self._routed: list[str] = []
+        self._playing: Step | None = None
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.outputs_settled = asyncio.Event()
+        devices.on_input = self._on_input
+
+    # -- life cycle -----------------------------------------------------------------
+    async def start(self, previous: list[Row]) -> None:
+        # Outputs to rest first, so nothing stays on from before the restart
+        # unless the engine wants it.
+        await self.devices.rest(timeout=3.0)
+        self._resume(previous)
+        self._spawn(self._audio_loop(), "audio")
+        self._refresh()
+
+    async def stop(self) -> None:
+        self.announcer.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def _spawn(self, coro, name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _resume(self, rows: list[Row]) -> None:
+        open_: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row.activation is None:
+                continue
+            if row.kind == "triggered":
+                open_[row.activation] = dict(row.data, _ts=row.ts)
+            elif row.kind in ("cleared", "declined"):
+                open_.pop(row.activation, None)
+            elif row.activation in open_:
+                if row.kind == "confirmed":
+                    open_[row.activation]["state"] = "active"
+                elif row.kind == "silenced":
+                    open_[row.activation]["silenced"] = True
+        if not open_:
+            return
+        last_ts = rows[-1].ts
+        gap = (datetime.now(UTC) - datetime.fromisoformat(last_ts)).total_seconds()
+        for act_id, data in open_.items():
+            try:
+                scenario = self.library.get(data["scenario"])
+            except KeyError as exc:
+                self.faults.raise_(f"resume:{act_id}", f"cannot resume {act_id}: {exc}")
+                continue
+            known = [z for z in data.get("zones", []) if z in self.config.zones]
+            self._order += 1
+            act = Activation(
+                id=act_id,
+                scenario=scenario,
+                source=data.get("source", "operator"),
+                origin=data.get("origin", ""),
+                drill=bool(data.get("drill", False)),
+                zones=known or zones_for(scenario, self.config, None),
+                parameters=data.get("parameters", {}),
+                started=data["_ts"],
+                order=self._order,
+                state=data.get("state", "active"),
+                silenced=bool(data.get("silenced", False)),
+                resumed=True,
+            )
+            self.activations[act_id] = act
+            self.bus.publish(
+                "resumed",
+                act_id,
+                scenario=scenario.id,
+                drill=act.drill,
+                gap_s=round(gap, 3),
+                last_journal_row=last_ts,
+            )
+
+    # -- triggers ---------------------------------------------------------------------
+    async def trigger(
+        self,
+        scenario_id: str,
+        *,
+        source: str,
+        origin: str,
+        drill: bool = False,
+        zones: list[str] | None = None,
+        parameters: dict[str, str] | None = None,
+    ) -> Activation:
+        try:
+            scenario = self.library.get(scenario_id)
+        except KeyError as exc:
+            raise RequestInvalid(str(exc.args[0])) from None
+        try:
+            params = scenario.resolve_parameters(parameters)
+            covered = zones_for(scenario, self.config, zones)
+        except ValueError as exc:
+            raise RequestInvalid(str(exc)) from None
+        if not covered:
+            raise RequestInvalid(f"{scenario.id!r} has no zone to reach on this site")
+
+        for existing in list(self.activations.values()):
+            if existing.scenario.id != scenario.id:
+                continue
+            if existing.drill and not drill:
+                self._end(existing, "cleared", "operator" if source == "operator" else source,
+                          origin, reason="superseded by a real alarm", announce=False)
+                break
+            self.bus.publish("retriggered", existing.id, source=source, origin=origin)
+            return existing
+
+        self._order += 1
+        act = Activation(
+            id=f"{scenario.id}-{secrets.token_hex(3)}",
+            scenario=scenario,
+            source=source,
+            origin=origin,
+            drill=drill,
+            zones=covered,
+            parameters=params,
+            started=now_iso(),
+            order=self._order,
+        )
+        hold = (
+            scenario.kind == "evacuate"
+            and source in AUTOMATIC_SOURCES
+            and self.config.engine.hold_automatic_evacuation_during_lockdown
+            and any(
+                a.scenario.kind == "shelter" and a.state == "active"
+                for a in self.activations.values()
+            )
+        )
+        act.state = "held" if hold else "active"
+        self.activations[act.id] = act
+        self.bus.publish(
+            "triggered",
+            act.id,
+            ts=act.started,
+            scenario=scenario.id,
+            title=scenario.title.model_dump(),
+            drill=drill,
+            source=source,
+            origin=origin,
+            zones=covered,
+            parameters=params,
+            priority=scenario.priority,
+            state=act.state,
+        )
+        if hold:
+            self.bus.publish(
+                "held",
+                act.id,
+                reason="evacuation from an automatic source during a lockdown "
+                "waits for an operator's confirmation",
+            )
+            staff = [z for z in self.config.staff_zones()]
+            if staff:
+                self._notices.append(
+                    Step(None, self.announcer.shared_request("held_evacuation"), staff, "notice")
+                )
+        self._refresh()
+        return act
+
+    async def _on_input(self, cfg: PanicInput, active: bool) -> None:
+        if active:
+            try:
+                await self.trigger(cfg.scenario, source="input", origin=cfg.id, zones=cfg.zones)
+            except RequestInvalid as exc:
+                self.faults.raise_(f"input:{cfg.id}", f"input {cfg.id} cannot trigger: {exc}")
+        elif not cfg.latching:
+            for act in list(self.activations.values()):
+                if act.source == "input" and act.origin == cfg.id:
+                    self._end(act, "cleared", "input", cfg.id, reason="input released")
+            self._refresh()
+
+    # -- operator actions -------------------------------------------------------------
+    def _find(self, activation_id: str | None) -> list[Activation]:
+        if activation_id is None:
+            return list(self.activations.values())
+        act = self.activations.get(activation_id)
+        if act is None:
+            raise RequestInvalid(f"no open activation {activation_id!r}")
+        return [act]
+
+    def silence(self, activation_id: str | None, operator: str) -> list[str]:
+        done = []
+        for act in self._find(activation_id):
+            if act.silenced:
+                continue
+            act.silenced = True
+            done.append(act.id)
+            self.bus.publish("silenced", act.id, operator=operator)
+        self._refresh()
+        return done
+
+    def clear(self, activation_id: str | None, operator: str) -> list[str]:
+        done = []
+        for act in self._find(activation_id):
+            self._end(act, "cleared", "operator", operator, reason="cleared by operator")
+            done.append(act.id)
+        self._refresh()
+        return done
+
+    def confirm(self, activation_id: str, operator: str) -> None:
+        act = self._find(activation_id)[0]
+        if act.state != "held":
+            raise RequestInvalid(f"{act.id} is not waiting for confirmation")
+        act.state = "active"
+        self.bus.publish("confirmed", act.id, operator=operator)
+        self._refresh()
+
+    def decline(self, activation_id: str, operator: str) -> None:
+        act = self._find(activation_id)[0]
+        if act.state != "held":
+            raise RequestInvalid(f"{act.id} is not waiting for confirmation")
+        self._end(act, "declined", "operator", operator, reason="declined by operator",
+                  announce=False)
+        self._refresh()
+
+    def tick(self, activation_id: str, role: str, item: int, done: bool, operator: str) -> None:
+        act = self._find(activation_id)[0]
+        if role not in ROLES:
+            raise RequestInvalid(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+        items = getattr(act.scenario.checklist, role).ru
+        if not 0 <= item < len(items):
+            raise RequestInvalid(f"checklist {role} has items 0..{len(items) - 1}")
+        ts = now_iso()
+        if done:
+            act.ticks[role][item] = ts
+        else:
+            act.ticks[role].pop(item, None)
+        self.bus.publish(
+            "checklist_tick", act.id, role=role, item=item, done=done, operator=operator,
+            text=getattr(act.scenario.checklist, role).ru[item], ts=ts,
+        )
+
+    def record_form(self, activation_id: str, answers: dict[str, str], operator: str) -> None:
+        act = self._find(activation_id)[0]
+        fields = {f.id for f in act.scenario.form}
+        if not fields:
+            raise RequestInvalid(f"{act.scenario.id!r} has no form")
+        unknown = sorted(set(answers) - fields)
+        if unknown:
+            raise RequestInvalid(f"form of {act.scenario.id!r} has no field {unknown[0]!r}")
+        self.bus.publish("form", act.id, answers=answers, operator=operator)
+
+    def _end(
+        self, act: Activation, kind: str, source: str, who: str, *, reason: str,
+        announce: bool = True,
+    ) -> None:
+        if act.id not in self.activations:
+            return
+        del self.activations[act.id]
+        was_held = act.state == "held"
+        act.state = "cleared"
+        self.bus.publish(kind, act.id, source=source, by=who, reason=reason,
+                         duration_s=round(time.monotonic() - act.trigger_mono, 3))
+        if self._playing is not None and self._playing.activation is act:
+            self.announcer.stop()
+        if announce and not act.scenario.silent and not was_held:
+            zones = self._free_zones(act.zones)
+            if zones:
+                if act.drill and not act.closing_done:
+                    req = self.announcer.shared_request("drill_closing")
+                elif not act.drill:
+                    req = self.announcer.shared_request("all_clear")
+                else:
+                    req = None
+                if req is not None:
+                    self._notices.append(Step(None, req, zones, "notice"))
+
+    # -- deciding -----------------------------------------------------------------------
+    def _live(self) -> list[Activation]:
+        return [a for a in self.activations.values() if a.state == "active"]
+
+    def zone_holders(self) -> dict[str, Activation | None]:
+        holders: dict[str, Activation | None] = {z: None for z in self.config.zones}
+        for act in sorted(self._live(), key=Activation.rank, reverse=True):
+            for zone in act.zones:
+                if holders.get(zone, "x") is None:
+                    holders[zone] = act
+        return holders
+
+    def _free_zones(self, zones: list[str]) -> list[str]:
+        holders = self.zone_holders()
+        return [z for z in zones if holders.get(z) is None]
+
+    def held_zones(self, act: Activation) -> list[str]:
+        holders = self.zone_holders()
+        return [z for z in act.zones if holders.get(z) is act]
+
+    def desired_outputs(self) -> dict[str, bool]:
+        outputs = self.config.outputs
+        on: set[str] = set()
+        for act in self._live():
+            for name in act.scenario.outputs:
+                if name not in outputs:
+                    continue
+                if act.drill and name in self.config.drill.suppress_outputs:
+                    continue
+                if act.silenced and outputs[name].kind == "sounder":
+                    continue
+                on.add(name)
+        for zone in self._routed:
+            on.update(self.config.zones[zone].outputs)
+        if self._routed:
+            on.update(n for n, o in outputs.items() if o.kind == "amplifier")
+        return {name: name in on for name in outputs}
+
+    def _refresh(self) -> None:
+        """Re-decide outputs and audio after any change."""
+        playing = self._playing
+        if playing is not None and playing.activation is not None:
+            act = playing.activation
+            best = self._audible()
+            if act.state != "active" or act.silenced or best is not act:
+                self.announcer.stop()
+        self._wake.set()
+        self._spawn(self._apply_outputs(time.monotonic()), "outputs")
+
+    async def _apply_outputs(self, since: float) -> None:
+        ok = await self.devices.apply(self.desired_outputs())
+        self.bus.publish(
+            "outputs_applied", journal=False, ok=ok,
+            latency_ms=round((time.monotonic() - since) * 1000, 2),
+        )
+        self.outputs_settled.set()
+
+    def _audible(self) -> Activation | None:
+        candidates = [
+            a for a in self._live()
+            if not a.silenced and not a.audio_done and not a.scenario.silent and self.held_zones(a)
+        ]
+        return max(candidates, key=Activation.rank, default=None)
+
+    def _next_step(self) -> Step | float | None:
+        """The next thing to play, or seconds to wait, or None when there is nothing."""
+        if self._notices:
+            return self._notices.pop(0)
+        while (act := self._audible()) is not None:
+            held = self.held_zones(act)
+            staff = set(self.config.staff_zones())
+            public_zones = [z for z in held if z not in staff]
+            staff_zones = [z for z in held if z in staff]
+            if act.drill and not act.preamble_done:
+                return Step(act, self.announcer.shared_request("drill_preamble"), held, "preamble")
+            count = act.scenario.repeat.drill_count if act.drill else act.scenario.repeat.count
+            if count and act.repetitions >= count:
+                if act.drill and not act.closing_done:
+                    return Step(act, self.announcer.shared_request("drill_closing"), held, "closing")
+                act.audio_done = True
+                continue
+            cycle: list[Step] = []
+            for audience, zones in (("public", public_zones), ("staff", staff_zones)):
+                req = self.announcer.scenario_request(act.scenario, audience, act.parameters)
+                if req is not None and zones:
+                    cycle.append(Step(act, req, zones, audience))
+            if not cycle:
+                act.audio_done = True
+                continue
+            if act.part < len(cycle):
+                return cycle[act.part]
+            # One repetition done; pause before the next.
+            if act.pause_until == 0.0:
+                act.pause_until = time.monotonic() + act.scenario.repeat.pause
+            left = act.pause_until - time.monotonic()
+            last = bool(count) and act.repetitions + 1 >= count
+            if left > 0 and not last:
+                return left
+            act.repetitions += 1
+            act.part = 0
+            act.pause_until = 0.0
+        return None
+
+    async def _audio_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            step = self._next_step()
+            if step is None or isinstance(step, float):
+                if self._routed:
+                    await self._route([])
+                timeout = step if isinstance(step, float) else None
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                except TimeoutError:
+                    pass
+                continue
+            await self._route(step.zones)
+            self._playing = step
+            act = step.activation
+            try:
+                played = await self.announcer.play(step.request, act.id if act else None, step.zones)
+            finally:
+                self._playing = None
+            if act is None:
+                continue
+            if played.first_frame is not None and act.first_audio is None:
+                act.first_audio = played.first_frame
+                self.bus.publish(
+                    "first_audio", act.id,
+                    latency_ms=round((played.first_frame - act.trigger_mono) * 1000, 2),
+                )
+            if not played.completed:
+                continue
+            if step.kind == "preamble":
+                act.preamble_done = True
+            elif step.kind == "closing":
+                act.closing_done = True
+                self._end(act, "cleared", "engine", "engine", reason="drill completed",
+                          announce=False)
+                self._refresh()
+            else:
+                act.part += 1
+
+    async def _route(self, zones: list[str]) -> None:
+        """Select the loudspeaker zones; audio waits for the relays at most 50 ms."""
+        self._routed = list(zones)
+        await self.devices.apply(self.desired_outputs(), timeout=0.05)
+
+    # -- status -------------------------------------------------------------------------
+    def mode(self) -> str:
+        if any(not a.drill for a in self.activations.values()):
+            return "ALARM"
+        if self.activations:
+            return "DRILL"
+        if self.faults.active:
+            return "FAULT"
+        return "QUIESCENT"
+
+    def activation_dict(self, act: Activation) -> dict[str, Any]:
+        return {
+            "id": act.id,
+            "scenario": act.scenario.id,
+            "title": act.scenario.title.model_dump(),
+            "kind": act.scenario.kind,
+            "priority": act.priority,
+            "state": act.state,
+            "drill": act.drill,
+            "source": act.source,
+            "origin": act.origin,
+            "zones": act.zones,
+            "held_zones": self.held_zones(act),
+            "suspended": act.state == "active" and not self.held_zones(act),
+            "parameters": act.parameters,
+            "silenced": act.silenced,
+            "started": act.started,
+            "elapsed_s": round(time.monotonic() - act.trigger_mono, 1),
+            "calls": act.scenario.calls,
+            "playing": self._playing is not None and self._playing.activation is act,
+            "ticks": {r: sorted(t) for r, t in act.ticks.items()},
+            "resumed": act.resumed,
+        }
+
+    def status(self) -> dict[str, Any]:
+        holders = self.zone_holders()
+        return {
+            "site": self.config.site.name,
+            "address": self.config.site.address,
+            "mode": self.mode(),
+            "activations": [
+                self.activation_dict(a)
+                for a in sorted(self.activations.values(), key=Activation.rank, reverse=True)
+            ],
+            "zones": {
+                z: {"holder": h.id if h else None, "staff": self.config.zones[z].staff,
+                    "routed": z in self._routed}
+                for z, h in holders.items()
+            },
+            "outputs": self.devices.output_states(),
+            "devices": self.devices.status(),
+            "faults": self.faults.list(),
+            "audio": self.announcer.status(),
+            "inputs": [
+                {"id": i.id, "scenario": i.scenario, "device": i.device, "channel": i.channel}
+                for i in self.config.inputs
+            ],
+            "scenarios": [
+                {"id": s.id, "title": s.title.model_dump(), "priority": s.priority,
+                 "kind": s.kind, "audience": s.audience}
+                for s in self.library.scenarios.values()
+            ],
+        }

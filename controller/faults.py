@@ -1,0 +1,55 @@
+"""Faults: raised once, shown until they clear, journaled both ways."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.events import EventBus
+from controller.journal import now_iso
+
+
+@dataclass
+class Fault:
+    key: str
+    message: str
+    since: str
+    since_mono: float = field(default_factory=time.monotonic)
+    acknowledged: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "message": self.message,
+            "since": self.since,
+            "acknowledged": self.acknowledged,
+        }
+
+
+class FaultBook:
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self.active: dict[str, Fault] = {}
+
+    def raise_(self, key: str, message: str) -> None:
+        current = self.active.get(key)
+        if current is not None and current.message == message:
+            return  # an outage is reported once, not at every poll
+        self.active[key] = Fault(key, message, now_iso())
+        self.bus.publish("fault", key=key, message=message)
+
+    def clear(self, key: str, message: str = "") -> None:
+        if self.active.pop(key, None) is not None:
+            self.bus.publish("fault_cleared", key=key, message=message)
+
+    def acknowledge(self, key: str, operator: str) -> bool:
+        fault = self.active.get(key)
+        if fault is None:
+            return False
+        fault.acknowledged = True
+        self.bus.publish("fault_acknowledged", key=key, operator=operator)
+        return True
+
+    def list(self) -> list[dict[str, Any]]:
+        return [f.as_dict() for f in self.active.values()]

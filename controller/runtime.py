@@ -1,0 +1,178 @@
+"""The running controller: assembles journal, devices, audio and engine, and serves
+the control socket. `dabyl serve` and `dabyl run` both run one of these.
+
+Start order follows what an alarm needs first: journal (to know what was open),
+devices (outputs to rest), voices and sound output, the engine (which resumes what
+was open), the control socket, and only then pre-rendering of whatever is missing
+(in a worker thread; an alarm meanwhile starts with its tone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from controller import api
+from controller.announcer import Announcer
+from controller.config import Config, load_config
+from controller.devices import DeviceManager
+from controller.engine import Engine
+from controller.errors import OperationFailed, RequestInvalid
+from controller.events import EventBus
+from controller.faults import FaultBook
+from controller.journal import Journal
+from controller.scenarios import Library, load_library
+
+VERSION = "0.1.0"
+
+
+class Controller:
+    def __init__(self, config: Config, library: Library) -> None:
+        self.config = config
+        self.library = library
+        self.journal = Journal(config.path(config.control.journal), self._journal_fault)
+        self.bus = EventBus(self.journal)
+        self.faults = FaultBook(self.bus)
+        self.devices = DeviceManager(config, self.bus, self.faults)
+        self.announcer = Announcer(config, library, self.bus, self.faults)
+        self.engine = Engine(config, library, self.bus, self.faults, self.devices, self.announcer)
+        self.server = api.ControlServer(self, config.path(config.control.socket))
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.ready = asyncio.Event()
+        self.rendered = asyncio.Event()
+        self.started_mono = time.monotonic()
+
+    @classmethod
+    def from_path(cls, path: Path | str | None) -> Controller:
+        config = load_config(path)
+        return cls(config, load_library(config.scenarios_dir, config))
+
+    def _journal_fault(self, message: str | None) -> None:
+        # Called from the journal's writer thread.
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if message:
+            loop.call_soon_threadsafe(self.faults.raise_, "journal", message)
+        else:
+            loop.call_soon_threadsafe(self.faults.clear, "journal", "journal writes again")
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        previous = self.journal.open()
+        if self.journal.damaged:
+            self.faults.raise_("journal", f"journal unusable, rows kept in memory: {self.journal.damaged}")
+        self.bus.publish("controller_started", version=VERSION, config=str(self.config.base_dir),
+                         site=self.config.site.name)
+        for warning in self.library.warnings:
+            self.bus.publish("warning", message=warning)
+        await self.devices.start()
+        await asyncio.to_thread(self.announcer.setup)
+        await self.engine.start(previous)
+        await self.server.start()
+        self.ready.set()
+        self._spawn(self._prerender(), "prerender")
+
+    async def _prerender(self) -> None:
+        started = time.monotonic()
+        try:
+            count = await asyncio.to_thread(self.announcer.prerender)
+        except Exception as exc:  # noqa: BLE001 - synthesis failure must not stop the controller
+            self.faults.raise_("audio:render", f"pre-rendering failed: {exc}")
+            return
+        finally:
+            self.rendered.set()
+        self.bus.publish("prerendered", count=count,
+                         seconds=round(time.monotonic() - started, 2))
+
+    def _spawn(self, coro, name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.engine.stop()
+        await self.devices.stop()
+        if self.announcer.sink is not None:
+            self.announcer.sink.close()
+        self.bus.publish("controller_stopped")
+        await asyncio.to_thread(self.journal.close)
+
+    # -- requests from the control socket (and from the in-process UI) ---------------
+    async def handle(self, request: Any, operator: str) -> dict[str, Any]:
+        engine = self.engine
+        if isinstance(request, api.Ping):
+            return {"pong": True}
+        if isinstance(request, api.Status):
+            return {"status": engine.status()}
+        if isinstance(request, api.Trigger):
+            act = await engine.trigger(
+                request.scenario,
+                source="operator",
+                origin=operator,
+                drill=request.drill,
+                zones=request.zones,
+                parameters=request.parameters,
+            )
+            return {"activation": act.id, "state": act.state}
+        if isinstance(request, api.Silence):
+            return {"silenced": engine.silence(request.activation, operator)}
+        if isinstance(request, api.Clear):
+            if request.activation is None and not request.all:
+                raise RequestInvalid("name an activation or set all")
+            return {"cleared": engine.clear(request.activation, operator)}
+        if isinstance(request, api.Confirm):
+            if request.op == "confirm":
+                engine.confirm(request.activation, operator)
+            else:
+                engine.decline(request.activation, operator)
+            return {}
+        if isinstance(request, api.Tick):
+            engine.tick(request.activation, request.role, request.item, request.done, operator)
+            return {}
+        if isinstance(request, api.Form):
+            engine.record_form(request.activation, request.answers, operator)
+            return {}
+        if isinstance(request, api.Ack):
+            if not self.faults.acknowledge(request.fault, operator):
+                raise RequestInvalid(f"no active fault {request.fault!r}")
+            return {}
+        if isinstance(request, api.Press):
+            await self.press(request.input, request.hold, operator)
+            return {"pressed": request.input}
+        raise OperationFailed(f"unsupported request {request!r}")
+
+    async def press(self, input_id: str, hold: float, operator: str) -> None:
+        """Press a simulated input like a person would: hold it, then let go."""
+        sim, cfg = self.devices.simulator_for_input(input_id)
+        if cfg is None:
+            known = ", ".join(i.id for i in self.config.inputs) or "none"
+            raise RequestInvalid(f"unknown input {input_id!r} (known: {known})")
+        if sim is None:
+            raise RequestInvalid(f"input {input_id!r} is on a real device and cannot be pressed")
+        active_level = cfg.contact == "normally_open"
+        self.bus.publish("simulated_press", input=input_id, operator=operator)
+        hold = max(hold, cfg.debounce * 2 + 0.15)
+        sim.set_input(cfg.channel, active_level)
+        try:
+            await asyncio.sleep(hold)  # the press itself: a person holds the button
+        finally:
+            sim.set_input(cfg.channel, not active_level)
+
+
+async def serve(config_path: Path | str | None, stop: asyncio.Event | None = None) -> None:
+    controller = Controller.from_path(config_path)
+    stop = stop or asyncio.Event()
+    await controller.start()
+    try:
+        await stop.wait()
+    finally:
+        await controller.stop()

@@ -1,0 +1,143 @@
+"""The one driver interface: a relay board with outputs and, optionally, inputs.
+
+The base class owns the rules every backend shares: a lock per board (one frame on
+the wire at a time), a time limit on every exchange, and read-back where the device
+can. A backend overrides only the private I/O hooks `_connect`, `_close`,
+`_write_output`, `_read_outputs` and `_read_inputs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from drivers.errors import DeviceConfigError, DeviceReplyError, DeviceUnavailable
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """What a driver needs to know about its device (built from the site config)."""
+
+    id: str
+    driver: str
+    transport: str = "tcp"
+    host: str = "127.0.0.1"
+    port: int | str = 502
+    baudrate: int = 9600
+    parity: str = "N"
+    unit: int = 1
+    timeout: float = 0.5
+    coil_offset: int = 0
+    input_offset: int = 0
+    channels: int = 8
+    inputs: int = 8
+
+
+class RelayBoard:
+    """Base of all boards. Public methods raise only DeviceError subclasses."""
+
+    #: The device can report its relay states, so writes can be verified.
+    can_read_back = True
+
+    def __init__(self, settings: DeviceSettings) -> None:
+        self.settings = settings
+        self._lock = asyncio.Lock()
+        self.connected = False
+
+    @property
+    def id(self) -> str:
+        return self.settings.id
+
+    # -- public API ---------------------------------------------------------
+    async def connect(self) -> None:
+        async with self._lock:
+            await self._guard(self._connect(), "connect")
+            self.connected = True
+
+    async def close(self) -> None:
+        async with self._lock:
+            self.connected = False
+            try:
+                await asyncio.wait_for(self._close(), self.settings.timeout)
+            except (TimeoutError, OSError):
+                pass
+
+    async def set(self, channel: int, on: bool) -> None:
+        self._check_channel(channel, self.settings.channels, "output")
+        async with self._lock:
+            await self._ensure_connected()
+            await self._guard(self._write_output(channel, on), f"set output {channel}")
+
+    async def read_outputs(self) -> list[bool]:
+        async with self._lock:
+            await self._ensure_connected()
+            states = await self._guard(self._read_outputs(), "read outputs")
+        if len(states) < self.settings.channels:
+            raise DeviceReplyError(
+                f"{self.id}: expected {self.settings.channels} output states, got {len(states)}"
+            )
+        return list(states[: self.settings.channels])
+
+    async def read_inputs(self) -> list[bool]:
+        if self.settings.inputs == 0:
+            return []
+        async with self._lock:
+            await self._ensure_connected()
+            states = await self._guard(self._read_inputs(), "read inputs")
+        if len(states) < self.settings.inputs:
+            raise DeviceReplyError(
+                f"{self.id}: expected {self.settings.inputs} input states, got {len(states)}"
+            )
+        return list(states[: self.settings.inputs])
+
+    # -- shared rules ---------------------------------------------------------
+    async def _ensure_connected(self) -> None:
+        if not self.connected:
+            await self._guard(self._connect(), "connect")
+            self.connected = True
+
+    async def _guard(self, awaitable, what: str):
+        try:
+            return await asyncio.wait_for(awaitable, self.settings.timeout)
+        except TimeoutError:
+            self.connected = False
+            await self._drop()
+            raise DeviceUnavailable(f"{self.id}: no answer to {what} within "
+                                    f"{self.settings.timeout:g} s") from None
+        except (DeviceReplyError, DeviceConfigError):
+            raise
+        except DeviceUnavailable:
+            self.connected = False
+            await self._drop()
+            raise
+        except (OSError, ConnectionError) as exc:
+            self.connected = False
+            await self._drop()
+            raise DeviceUnavailable(f"{self.id}: {what} failed: {exc}") from None
+
+    async def _drop(self) -> None:
+        try:
+            await asyncio.wait_for(self._close(), self.settings.timeout)
+        except (TimeoutError, OSError):
+            pass
+
+    @staticmethod
+    def _check_channel(channel: int, count: int, what: str) -> None:
+        if not 0 <= channel < count:
+            raise DeviceConfigError(f"{what} channel {channel} out of range 0..{count - 1}")
+
+    # -- backend hooks ----------------------------------------------------------
+    async def _connect(self) -> None:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        raise NotImplementedError
+
+    async def _write_output(self, channel: int, on: bool) -> None:
+        raise NotImplementedError
+
+    async def _read_outputs(self) -> list[bool]:
+        raise NotImplementedError
+
+    async def _read_inputs(self) -> list[bool]:
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""The duty officer's terminal UI (Textual), a client of the control API."""
