@@ -242,7 +242,8 @@ async def _discard_line(reader: asyncio.StreamReader) -> None:
 
 async def _socket_alive(path: Path) -> bool:
     try:
-        _reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
+        async with asyncio.timeout(1.0):
+            _reader, writer = await asyncio.open_unix_connection(str(path))
     except (OSError, TimeoutError):
         return False
     writer.close()

@@ -146,7 +146,8 @@ class AsyncClient:
         self._writer.write((json.dumps({"id": rid, "op": op, **fields}) + "\n").encode())
         await self._writer.drain()
         try:
-            return _check(await asyncio.wait_for(fut, timeout))
+            async with asyncio.timeout(timeout):
+                return _check(await fut)
         except TimeoutError:
             raise TimedOut(f"the controller did not answer {op!r}") from None
 

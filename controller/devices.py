@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from controller.config import Config, Device, PanicInput
 from controller.events import EventBus
 from controller.faults import FaultBook
+from controller.tasks import TaskSet
 from drivers import DeviceSettings, RelayBoard, create_board
 from drivers.errors import DeviceError
 
@@ -80,7 +81,7 @@ class DeviceManager:
         self.faults = faults
         self.links: dict[str, BoardLink] = {}
         self.simulators: dict[str, object] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self.on_input: InputHandler | None = None
         self.outputs = config.outputs
         for device in config.devices:
@@ -122,20 +123,14 @@ class DeviceManager:
         self.simulators[device.id] = sim
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._tasks.cancel_all()
         for link in self.links.values():
             await link.board.close()
         for sim in self.simulators.values():
             await sim.stop()  # type: ignore[attr-defined]
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro, name: str):
+        return self._tasks.spawn(coro, name)
 
     # -- outputs ------------------------------------------------------------------
     async def apply(self, desired: dict[str, bool], timeout: float | None = None) -> bool:
@@ -155,7 +150,8 @@ class DeviceManager:
         if not waits:
             return True
         try:
-            results = await asyncio.wait_for(asyncio.gather(*waits), timeout)
+            async with asyncio.timeout(timeout):
+                results = await asyncio.gather(*waits)
         except TimeoutError:
             return False
         return all(results)

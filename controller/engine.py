@@ -33,6 +33,7 @@ from controller.events import EventBus
 from controller.faults import FaultBook
 from controller.journal import Row, now_iso
 from controller.scenarios import Library, Scenario, zones_for
+from controller.tasks import TaskSet
 
 AUTOMATIC_SOURCES = ("input", "schedule")
 ROLES = ("leader", "staff")
@@ -100,7 +101,7 @@ class Engine:
         self._routed: list[str] = []
         self._playing: Step | None = None
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self.outputs_settled = asyncio.Event()
         devices.on_input = self._on_input
 
@@ -115,17 +116,10 @@ class Engine:
 
     async def stop(self) -> None:
         self.announcer.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._tasks.cancel_all()
 
-    def _spawn(self, coro, name: str) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    def _spawn(self, coro, name: str):
+        return self._tasks.spawn(coro, name)
 
     def _resume(self, rows: list[Row]) -> None:
         open_: dict[str, dict[str, Any]] = {}
@@ -482,7 +476,8 @@ class Engine:
                     await self._route([])
                 timeout = step if isinstance(step, float) else None
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
                 continue

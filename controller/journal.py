@@ -195,10 +195,13 @@ class Journal:
         journal keeps new rows in memory until an operator moves the file away.
         """
         rows: list[Row] = []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             rows = read_rows(self.path)
+            # Create or check the schema now, so damage is known before the alarm
+            # path needs it; the writer thread opens its own connection.
             self._open_connection()
+            self._close_connection()
         except (JournalDamaged, sqlite3.DatabaseError, OSError) as exc:
             self.damaged = str(exc)
             self._set_fault(f"journal unusable, rows kept in memory: {exc}")
@@ -219,15 +222,20 @@ class Journal:
             self._seq, self._prev = last
         self._conn = conn
 
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+
     def close(self, timeout: float = 5.0) -> None:
         if self._thread is None:
             return
         self._queue.put(None)
         self._thread.join(timeout)
         self._thread = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     # -- writing ------------------------------------------------------------
     def append(self, kind: str, activation: str | None = None, **data: Any) -> str:
@@ -258,6 +266,14 @@ class Journal:
             return self._accepted - self._committed
 
     def _run(self) -> None:
+        if not self.damaged:
+            self._reconnect()
+        try:
+            self._loop()
+        finally:
+            self._close_connection()
+
+    def _loop(self) -> None:
         backoff = 0.2
         stopping = False
         while True:
@@ -298,12 +314,7 @@ class Journal:
     def _reconnect(self) -> None:
         if self.damaged:
             return
-        try:
-            if self._conn is not None:
-                self._conn.close()
-        except sqlite3.Error:
-            pass
-        self._conn = None
+        self._close_connection()
         try:
             self._open_connection()
         except (sqlite3.Error, OSError, JournalDamaged):

@@ -24,6 +24,7 @@ from controller.events import EventBus
 from controller.faults import FaultBook
 from controller.journal import Journal
 from controller.scenarios import Library, load_library
+from controller.tasks import TaskSet
 
 VERSION = "0.1.0"
 
@@ -40,7 +41,7 @@ class Controller:
         self.engine = Engine(config, library, self.bus, self.faults, self.devices, self.announcer)
         self.server = api.ControlServer(self, config.path(config.control.socket))
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self.ready = asyncio.Event()
         self.rendered = asyncio.Event()
         self.started_mono = time.monotonic()
@@ -88,17 +89,12 @@ class Controller:
         self.bus.publish("prerendered", count=count,
                          seconds=round(time.monotonic() - started, 2))
 
-    def _spawn(self, coro, name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro, name: str):
+        return self._tasks.spawn(coro, name)
 
     async def stop(self) -> None:
         await self.server.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         await self.engine.stop()
         await self.devices.stop()
         if self.announcer.sink is not None:

@@ -58,7 +58,8 @@ class RelayBoard:
         async with self._lock:
             self.connected = False
             try:
-                await asyncio.wait_for(self._close(), self.settings.timeout)
+                async with asyncio.timeout(self.settings.timeout):
+                    await self._close()
             except (TimeoutError, OSError):
                 pass
 
@@ -97,27 +98,43 @@ class RelayBoard:
             self.connected = True
 
     async def _guard(self, awaitable, what: str):
+        """One exchange with the time limit; every failure becomes a DeviceError."""
         try:
-            return await asyncio.wait_for(awaitable, self.settings.timeout)
+            async with asyncio.timeout(self.settings.timeout):
+                return await awaitable
         except TimeoutError:
-            self.connected = False
-            await self._drop()
-            raise DeviceUnavailable(f"{self.id}: no answer to {what} within "
-                                    f"{self.settings.timeout:g} s") from None
+            self._stop_if_cancelled()
+            await self._lose()
+            raise DeviceUnavailable(
+                f"{self.id}: no answer to {what} within {self.settings.timeout:g} s"
+            ) from None
         except (DeviceReplyError, DeviceConfigError):
             raise
         except DeviceUnavailable:
-            self.connected = False
-            await self._drop()
+            self._stop_if_cancelled()
+            await self._lose()
             raise
         except (OSError, ConnectionError) as exc:
-            self.connected = False
-            await self._drop()
+            self._stop_if_cancelled()
+            await self._lose()
             raise DeviceUnavailable(f"{self.id}: {what} failed: {exc}") from None
+
+    @staticmethod
+    def _stop_if_cancelled() -> None:
+        # Some protocol libraries turn a cancellation into an I/O error; a task that
+        # is being cancelled must stop, not report a device fault.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+
+    async def _lose(self) -> None:
+        self.connected = False
+        await self._drop()
 
     async def _drop(self) -> None:
         try:
-            await asyncio.wait_for(self._close(), self.settings.timeout)
+            async with asyncio.timeout(self.settings.timeout):
+                await self._close()
         except (TimeoutError, OSError):
             pass
 

@@ -1,0 +1,153 @@
+"""The journal: append-only, hash-chained, never blocking, never losing a row."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import threading
+
+import pytest
+
+from controller.journal import Journal, activations, export_csv, read_rows, verify
+
+
+def _filled(tmp_path, n=5) -> Journal:
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.open()
+    journal.append("triggered", "fire-1", scenario="fire", drill=True, source="operator", origin="u")
+    for i in range(n):
+        journal.append("output", output=f"o{i}", on=True, ok=True)
+    journal.append("cleared", "fire-1", by="u")
+    assert journal.flush()
+    return journal
+
+
+def test_rows_chain_and_verify(tmp_path):
+    journal = _filled(tmp_path)
+    journal.close()
+    ok, problems, count = verify(journal.path)
+    assert ok, problems
+    assert count == 7
+    db = sqlite3.connect(journal.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    summary = activations(read_rows(journal.path))
+    assert summary[0]["outcome"] == "cleared" and summary[0]["drill"] is True
+    assert "fire-1" in export_csv(read_rows(journal.path))
+
+
+def test_journal_refuses_update_and_delete(tmp_path):
+    journal = _filled(tmp_path)
+    journal.close()
+    db = sqlite3.connect(journal.path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("UPDATE events SET kind='x' WHERE seq=1")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("DELETE FROM events WHERE seq=7")
+
+
+def test_verify_finds_an_edited_row(tmp_path):
+    journal = _filled(tmp_path)
+    journal.close()
+    db = sqlite3.connect(journal.path)
+    db.execute("DROP TRIGGER events_no_update")
+    db.execute("""UPDATE events SET data='{"drill": false}' WHERE seq=1""")
+    db.commit()
+    db.close()
+    ok, problems, _ = verify(journal.path)
+    assert not ok
+    assert any("row 1: contents were changed" in p for p in problems), problems
+
+
+def test_verify_finds_rows_cut_off_the_end(tmp_path):
+    journal = _filled(tmp_path)
+    journal.close()
+    db = sqlite3.connect(journal.path)
+    db.execute("DROP TRIGGER events_no_delete")
+    db.execute("DELETE FROM events WHERE seq >= 6")
+    db.commit()
+    db.close()
+    ok, problems, _ = verify(journal.path)
+    assert not ok
+    assert any("truncated" in p for p in problems), problems
+
+
+def test_verify_finds_a_truncated_file(tmp_path):
+    journal = _filled(tmp_path, n=300)
+    journal.close()
+    size = journal.path.stat().st_size
+    with open(journal.path, "r+b") as fh:
+        fh.truncate(size // 2)
+    ok, problems, _ = verify(journal.path)
+    assert not ok, problems
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 512 KiB filesystem, so a full disk is a full disk (needs root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
+                        capture_output=True)
+    if rc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {rc.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(directory) -> None:
+    with open(directory / "filler", "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"x" * 4096)
+        except OSError:
+            pass
+
+
+def test_a_full_disk_raises_a_fault_and_loses_nothing(tiny_disk):
+    faults: list[str | None] = []
+    changed = threading.Event()
+
+    def on_fault(message):
+        faults.append(message)
+        changed.set()
+
+    journal = Journal(tiny_disk / "journal.sqlite", on_fault)
+    journal.open()
+    journal.append("first")
+    assert journal.flush()
+    _fill(tiny_disk)
+    big = "ы" * 2000
+    for i in range(20):
+        journal.append("during-outage", "a1", n=i, payload=big)
+    assert changed.wait(10), "a write failure must raise a fault"
+    assert faults[-1] and "kept" in faults[-1]
+    assert journal.backlog == 20
+    changed.clear()
+    (tiny_disk / "filler").unlink()
+    assert journal.flush(timeout=30), "rows kept in memory are written when the disk has room"
+    assert changed.wait(10) and faults[-1] is None
+    journal.close()
+    rows = read_rows(journal.path)
+    assert [r.kind for r in rows] == ["first"] + ["during-outage"] * 20
+    assert [r.data["n"] for r in rows[1:]] == list(range(20))
+    assert verify(journal.path)[0]
+
+
+def test_a_damaged_file_is_reported_and_never_overwritten(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    before = path.read_bytes()
+    faults = []
+    journal = Journal(path, faults.append)
+    journal.open()
+    journal.append("triggered", "fire-1")
+    assert faults and "unusable" in faults[0]
+    assert journal.damaged
+    assert not journal.flush(timeout=0.5)
+    journal.close(timeout=1)
+    assert path.read_bytes() == before
