@@ -118,7 +118,10 @@ class Controller:
                 zones=request.zones,
                 parameters=request.parameters,
             )
-            return {"activation": act.id, "state": act.state}
+            # The alarm is already under way; the reply waits (briefly) until the
+            # trigger is on disk, so an acknowledged alarm survives a crash.
+            journaled = await asyncio.to_thread(self.journal.flush, 1.0)
+            return {"activation": act.id, "state": act.state, "journaled": journaled}
         if isinstance(request, api.Silence):
             return {"silenced": engine.silence(request.activation, operator)}
         if isinstance(request, api.Clear):

@@ -1,0 +1,174 @@
+"""The dabyl command as an operator uses it: a real `dabyl serve` process, the CLI,
+an independent Modbus master, kill -9 and restart."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEMO, dabyl_env, make_site, read_coils
+
+CHANNELS = {name: out["channel"] for name, out in DEMO["outputs"].items()}
+
+
+def dabyl(config: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "controller.cli", "--config", str(config), *args],
+        capture_output=True, text=True, timeout=timeout, env=dabyl_env(),
+    )
+
+
+class Serve:
+    """`dabyl serve` in its own process; ready when it says so on stderr."""
+
+    def __init__(self, config: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "controller.cli", "--config", str(config), "serve"],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=dabyl_env(),
+        )
+        self.stderr = b""
+        sel = selectors.DefaultSelector()
+        assert self.proc.stderr is not None
+        sel.register(self.proc.stderr, selectors.EVENT_READ)
+        deadline = time.monotonic() + 60
+        while b"controller running" not in self.stderr:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                raise AssertionError(f"serve did not start: {self.stderr.decode()}")
+            if sel.select(left):
+                chunk = os.read(self.proc.stderr.fileno(), 4096)
+                if not chunk:
+                    raise AssertionError(f"serve exited: {self.stderr.decode()}")
+                self.stderr += chunk
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            return self.proc.wait(30)
+        return self.proc.returncode
+
+
+def _port(config: Path) -> int:
+    import tomllib
+
+    return tomllib.loads(config.read_text())["devices"][0]["port"]
+
+
+@pytest.fixture
+def cli_site(tmp_path, audio_cache) -> Path:
+    return make_site(tmp_path, audio_cache)
+
+
+def test_fire_drill_from_the_command_line(cli_site):
+    serve = Serve(cli_site)
+    try:
+        trig = dabyl(cli_site, "trigger", "fire", "--drill")
+        assert trig.returncode == 0, trig.stderr
+        act = trig.stdout.strip()
+        assert act.startswith("fire-")
+        status = dabyl(cli_site, "status")
+        assert "DRILL" in status.stdout and act in status.stdout
+        coils = read_coils(_port(cli_site))
+        assert coils[CHANNELS["strobe"]] and not coils[CHANNELS["siren"]]
+        cleared = dabyl(cli_site, "clear", "--all")
+        assert cleared.returncode == 0 and act in cleared.stdout
+        status = dabyl(cli_site, "status", "--json")
+        assert '"activations": []' in status.stdout
+    finally:
+        assert serve.stop() == 0
+    coils_after = dabyl(cli_site, "journal", "show", act)
+    assert "triggered" in coils_after.stdout and "cleared" in coils_after.stdout
+    assert "output" in coils_after.stdout
+    verify = dabyl(cli_site, "journal", "verify")
+    assert verify.returncode == 0, verify.stdout
+    listing = dabyl(cli_site, "journal", "list")
+    assert act in listing.stdout and "drill" in listing.stdout
+    csv_out = dabyl(cli_site, "journal", "export", "--format", "csv")
+    assert csv_out.stdout.startswith("seq,time_utc,kind")
+
+
+def test_kill_9_during_a_real_alarm_and_the_alarm_comes_back(cli_site):
+    serve = Serve(cli_site)
+    trig = dabyl(cli_site, "trigger", "fire")
+    act = trig.stdout.strip()
+    assert trig.returncode == 0 and act
+    serve.kill9()
+    serve = Serve(cli_site)
+    try:
+        status = dabyl(cli_site, "status", "--json")
+        assert act in status.stdout and '"resumed": true' in status.stdout
+        assert '"mode": "ALARM"' in status.stdout
+        show = dabyl(cli_site, "journal", "show", act)
+        assert "resumed" in show.stdout and "gap_s" in show.stdout
+        coils = read_coils(_port(cli_site))
+        assert coils[CHANNELS["siren"]] and coils[CHANNELS["strobe"]]
+        assert dabyl(cli_site, "clear", act).returncode == 0
+    finally:
+        serve.stop()
+    verify = dabyl(cli_site, "journal", "verify")
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_check_reports_each_problem_on_one_line_without_traceback(tmp_path, audio_cache):
+    def broken(cfg):
+        cfg["outputs"]["siren"]["device"] = "nowhere"
+        cfg["inputs"][0]["scenario"] = "flood"
+
+    config = make_site(tmp_path, audio_cache, change=broken)
+    result = dabyl(config, "check")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert any("outputs.siren.device: unknown device 'nowhere'" in line for line in lines)
+    assert all(line.startswith("dabyl: ") for line in lines)
+    assert "Traceback" not in result.stderr
+
+
+def test_check_passes_on_the_demo_site(cli_site):
+    result = dabyl(cli_site, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "scenarios: 10 loaded" in result.stdout
+
+
+def test_no_controller_is_one_line_and_exit_3(cli_site):
+    result = dabyl(cli_site, "status")
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1 and "no controller is running" in result.stderr
+
+
+def test_refused_request_is_one_line_and_exit_1(cli_site):
+    serve = Serve(cli_site)
+    try:
+        result = dabyl(cli_site, "trigger", "suspicious_object", "--param", "object=piano")
+        assert result.returncode == 1
+        assert "no choice 'piano'" in result.stderr and result.stderr.count("\n") == 1
+        ok = dabyl(cli_site, "trigger", "suspicious_object", "--param", "object=truck", "--drill")
+        assert ok.returncode == 0
+    finally:
+        serve.stop()
+
+
+def test_journal_verify_fails_on_an_edited_journal(cli_site):
+    serve = Serve(cli_site)
+    dabyl(cli_site, "trigger", "collapse", "--drill")
+    dabyl(cli_site, "clear", "--all")
+    serve.stop()
+    db = sqlite3.connect(cli_site.parent / "journal.sqlite")
+    db.execute("DROP TRIGGER events_no_update")
+    db.execute("UPDATE events SET ts = '2020-01-01T00:00:00+00:00' WHERE kind = 'triggered'")
+    db.commit()
+    db.close()
+    result = dabyl(cli_site, "journal", "verify")
+    assert result.returncode == 1
+    assert "contents were changed" in result.stdout
