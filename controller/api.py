@@ -88,18 +88,30 @@ class Form(_Op):
     answers: dict[Name, Annotated[str, Field(max_length=4000)]]
 
 
+class Scenarios(_Op):
+    op: Literal["scenarios"]
+
+
+class JournalQuery(_Op):
+    op: Literal["journal"]
+    activation: ActId | None = None
+    drill: bool | None = None
+    limit: int = Field(default=200, ge=1, le=5000)
+
+
 class Ack(_Op):
     op: Literal["ack"]
     fault: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 RequestModel = Annotated[
-    Ping | Status | Subscribe | Trigger | Silence | Clear | Confirm | Press | Tick | Form | Ack,
+    Ping | Status | Subscribe | Trigger | Silence | Clear | Confirm | Press | Tick | Form | Ack
+    | Scenarios | JournalQuery,
     Field(discriminator="op"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(RequestModel)
 OPS = ("ping", "status", "subscribe", "trigger", "silence", "clear", "confirm", "decline",
-       "press", "tick", "form", "ack")
+       "press", "tick", "form", "ack", "scenarios", "journal")
 
 
 def parse_request(line: bytes) -> Any:
@@ -142,6 +154,7 @@ class ControlServer:
         self.path = path
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,9 +169,13 @@ class ControlServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            # Hang up on clients so their handlers end by themselves.
+            for writer in list(self._writers):
+                writer.close()
+            if self._clients:
+                await asyncio.wait(list(self._clients), timeout=2)
             for task in list(self._clients):
                 task.cancel()
-            await asyncio.gather(*self._clients, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
         try:
@@ -170,6 +187,7 @@ class ControlServer:
         task = asyncio.current_task()
         assert task is not None
         self._clients.add(task)
+        self._writers.add(writer)
         operator = peer_operator(writer.get_extra_info("socket"))
         events: asyncio.Queue[dict[str, Any]] | None = None
         forward: asyncio.Task[None] | None = None
@@ -215,8 +233,9 @@ class ControlServer:
                 self.controller.bus.unsubscribe(events)
             if forward is not None:
                 forward.cancel()
-                await asyncio.gather(forward, return_exceptions=True)
+                await asyncio.wait([forward], timeout=1)
             writer.close()
+            self._writers.discard(writer)
             self._clients.discard(task)
 
 

@@ -345,14 +345,9 @@ def cmd_journal(args: argparse.Namespace) -> int:
                   f"{a['source']}:{a['origin']}  -> {a['outcome']} {ended}")
         return EXIT_OK
     if args.journal_command == "show":
-        mine = [r for r in rows if r.activation == args.activation]
-        if not mine:
+        shown = j.timeline(rows, args.activation)
+        if not shown:
             raise DabylError(f"no activation {args.activation!r} in the journal")
-        # The timeline: this activation's rows, plus what the site did meanwhile
-        # (output commands, faults, devices) until it ended.
-        first, last = mine[0].seq, mine[-1].seq
-        shown = [r for r in rows if first <= r.seq <= last
-                 and (r.activation == args.activation or r.activation is None)]
         for r in shown:
             print(_event_line({"ts": r.ts, "kind": r.kind, "activation": None, **r.data}, tz))
         return EXIT_OK
@@ -367,10 +362,20 @@ def cmd_journal(args: argparse.Namespace) -> int:
 # -- parser ---------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dabyl", description="Public-address alerting controller")
-    parser.add_argument("--config", default=None,
+    # --config is accepted before or after the command.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS,
                         help="site config (default ./config.toml or $DABYL_CONFIG)")
+    parser = argparse.ArgumentParser(prog="dabyl", description="Public-address alerting controller",
+                                     parents=[common])
+    parser.set_defaults(config=None)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kwargs):
+        return _add(name, parents=[common], **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     sub.add_parser("run", help="controller and terminal UI in one process").set_defaults(func=cmd_run)
     sub.add_parser("serve", help="headless controller").set_defaults(func=cmd_serve)
@@ -416,11 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("journal", help="read and verify the journal")
     jsub = p.add_subparsers(dest="journal_command", required=True)
-    jsub.add_parser("list")
-    s = jsub.add_parser("show")
+    jsub.add_parser("list", parents=[common])
+    s = jsub.add_parser("show", parents=[common])
     s.add_argument("activation")
-    jsub.add_parser("verify")
-    e = jsub.add_parser("export")
+    jsub.add_parser("verify", parents=[common])
+    e = jsub.add_parser("export", parents=[common])
     e.add_argument("--format", default="csv", choices=["csv", "annex2"])
     p.set_defaults(func=cmd_journal)
     return parser

@@ -552,6 +552,8 @@ class Engine:
         return {
             "site": self.config.site.name,
             "address": self.config.site.address,
+            "timezone": self.config.site.timezone,
+            "ui_language": self.config.site.ui_language,
             "mode": self.mode(),
             "activations": [
                 self.activation_dict(a)

@@ -393,6 +393,16 @@ def activations(rows: list[Row]) -> list[dict[str, Any]]:
     return list(summary.values())
 
 
+def timeline(rows: list[Row], activation: str) -> list[Row]:
+    """An activation's rows plus what the site did meanwhile (outputs, faults,
+    devices) until it ended. Empty when the activation is not in the journal."""
+    mine = [r for r in rows if r.activation == activation]
+    if not mine:
+        return []
+    first, last = mine[0].seq, mine[-1].seq
+    return [r for r in rows if first <= r.seq <= last and r.activation in (None, activation)]
+
+
 def export_csv(rows: list[Row]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from controller import api
+from controller import journal as journal_mod
 from controller.announcer import Announcer
 from controller.config import Config, load_config
 from controller.devices import DeviceManager
@@ -144,10 +145,34 @@ class Controller:
             if not self.faults.acknowledge(request.fault, operator):
                 raise RequestInvalid(f"no active fault {request.fault!r}")
             return {}
+        if isinstance(request, api.Scenarios):
+            return {
+                "scenarios": [s.model_dump() for s in self.library.scenarios.values()],
+                "zones": {n: z.model_dump() for n, z in self.config.zones.items()},
+                "outputs": {n: o.model_dump() for n, o in self.config.outputs.items()},
+                "drill_suppress": self.config.drill.suppress_outputs,
+            }
+        if isinstance(request, api.JournalQuery):
+            return await asyncio.to_thread(self._journal_query, request)
         if isinstance(request, api.Press):
             await self.press(request.input, request.hold, operator)
             return {"pressed": request.input}
         raise OperationFailed(f"unsupported request {request!r}")
+
+    def _journal_query(self, request: Any) -> dict[str, Any]:
+        try:
+            rows = journal_mod.read_rows(self.journal.path)
+        except journal_mod.JournalDamaged as exc:
+            raise OperationFailed(f"the journal cannot be read: {exc}") from None
+        if request.activation is None:
+            items = journal_mod.activations(rows)
+            if request.drill is not None:
+                items = [a for a in items if bool(a["drill"]) == request.drill]
+            return {"activations": items[-request.limit:][::-1]}
+        shown = journal_mod.timeline(rows, request.activation)
+        if not shown:
+            raise RequestInvalid(f"no activation {request.activation!r} in the journal")
+        return {"timeline": [r.as_dict() for r in shown[: request.limit]]}
 
     async def press(self, input_id: str, hold: float, operator: str) -> None:
         """Press a simulated input like a person would: hold it, then let go."""
