@@ -363,12 +363,14 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     # --config is accepted before or after the command.
+    # (argparse lets a subcommand's default overwrite the main parser's value, so the
+    # two get their own destinations and are merged in main()).
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=argparse.SUPPRESS,
+    common.add_argument("--config", dest="command_config", default=argparse.SUPPRESS,
                         help="site config (default ./config.toml or $DABYL_CONFIG)")
-    parser = argparse.ArgumentParser(prog="dabyl", description="Public-address alerting controller",
-                                     parents=[common])
-    parser.set_defaults(config=None)
+    parser = argparse.ArgumentParser(prog="dabyl", description="Public-address alerting controller")
+    parser.add_argument("--config", default=None,
+                        help="site config (default ./config.toml or $DABYL_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True)
     _add = sub.add_parser
 
@@ -434,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.config = getattr(args, "command_config", None) or args.config
     try:
         return int(args.func(args))
     except ConfigurationError as exc:

@@ -56,7 +56,7 @@ class Device(Strict):
     timeout: float = Field(default=0.5, gt=0, le=30)
     coil_offset: int = Field(default=0, ge=0, le=65535)
     input_offset: int = Field(default=0, ge=0, le=65535)
-    channels: int = Field(default=8, ge=1, le=256)
+    channels: int = Field(default=8, ge=0, le=256)
     inputs: int = Field(default=8, ge=0, le=256)
     simulate: bool = False
 

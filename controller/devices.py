@@ -230,10 +230,10 @@ class DeviceManager:
                     await self._handle_inputs(link, states)
                 if not link.inputs or now - last_readback >= period:
                     last_readback = now
-                    if link.board.can_read_back:
+                    if link.board.can_read_back and link.config.channels:
                         await self._check_readback(link)
                     elif not link.inputs:
-                        await link.board.read_outputs()
+                        await link.board.heartbeat()
             except DeviceError as exc:
                 await self._lost(link, str(exc))
                 await asyncio.sleep(min(backoff, 2.0))

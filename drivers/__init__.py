@@ -13,6 +13,12 @@ from drivers.errors import DeviceConfigError
 
 DRIVERS: dict[str, tuple[str, str]] = {
     "modbus-coils": ("drivers.modbus", "ModbusCoils"),
+    "eletechsup": ("drivers.modbus", "Eletechsup"),
+    "lcus": ("drivers.serial_boards", "LcusBoard"),
+    "numato": ("drivers.serial_boards", "NumatoBoard"),
+    "kmtronic": ("drivers.serial_boards", "KmtronicBoard"),
+    "serial-lines": ("drivers.serial_boards", "SerialLinesInput"),
+    # dabyl's own simulated board speaks modbus-coils.
     "simulator": ("drivers.modbus", "ModbusCoils"),
 }
 

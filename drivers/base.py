@@ -62,6 +62,10 @@ class RelayBoard:
                     await self._close()
             except (TimeoutError, OSError):
                 pass
+        self._release()
+
+    def _release(self) -> None:
+        """The board is done for good (a shared bus may now be forgotten)."""
 
     async def set(self, channel: int, on: bool) -> None:
         self._check_channel(channel, self.settings.channels, "output")
@@ -70,6 +74,8 @@ class RelayBoard:
             await self._guard(self._write_output(channel, on), f"set output {channel}")
 
     async def read_outputs(self) -> list[bool]:
+        if not self.can_read_back:
+            raise DeviceConfigError(f"{self.id}: {self.settings.driver} cannot report its relays")
         async with self._lock:
             await self._ensure_connected()
             states = await self._guard(self._read_outputs(), "read outputs")
@@ -78,6 +84,20 @@ class RelayBoard:
                 f"{self.id}: expected {self.settings.channels} output states, got {len(states)}"
             )
         return list(states[: self.settings.channels])
+
+    async def heartbeat(self) -> None:
+        """Prove the device is there: a read where it can, otherwise a link check."""
+        async with self._lock:
+            await self._ensure_connected()
+            await self._guard(self._heartbeat(), "heartbeat")
+
+    async def pulse(self, channel: int, seconds: float) -> None:
+        """Switch an output on for a while (boards with timed commands do it themselves)."""
+        await self.set(channel, True)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            await self.set(channel, False)
 
     async def read_inputs(self) -> list[bool]:
         if self.settings.inputs == 0:
@@ -144,6 +164,12 @@ class RelayBoard:
             raise DeviceConfigError(f"{what} channel {channel} out of range 0..{count - 1}")
 
     # -- backend hooks ----------------------------------------------------------
+    async def _heartbeat(self) -> None:
+        if self.settings.inputs:
+            await self._read_inputs()
+        else:
+            await self._read_outputs()
+
     async def _connect(self) -> None:
         raise NotImplementedError
 

@@ -172,3 +172,11 @@ def test_journal_verify_fails_on_an_edited_journal(cli_site):
     result = dabyl(cli_site, "journal", "verify")
     assert result.returncode == 1
     assert "contents were changed" in result.stdout
+
+
+def test_config_option_before_or_after_the_command(cli_site, tmp_path):
+    for args in (("--config", str(cli_site), "check"), ("check", "--config", str(cli_site))):
+        result = subprocess.run([sys.executable, "-m", "controller.cli", *args],
+                                capture_output=True, text=True, cwd=tmp_path, env=dabyl_env())
+        assert result.returncode == 0, result.stderr
+        assert str(cli_site) in result.stdout
