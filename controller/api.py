@@ -88,6 +88,10 @@ class Form(_Op):
     answers: dict[Name, Annotated[str, Field(max_length=4000)]]
 
 
+class Selftest(_Op):
+    op: Literal["selftest"]
+
+
 class Scenarios(_Op):
     op: Literal["scenarios"]
 
@@ -106,12 +110,12 @@ class Ack(_Op):
 
 RequestModel = Annotated[
     Ping | Status | Subscribe | Trigger | Silence | Clear | Confirm | Press | Tick | Form | Ack
-    | Scenarios | JournalQuery,
+    | Scenarios | JournalQuery | Selftest,
     Field(discriminator="op"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(RequestModel)
 OPS = ("ping", "status", "subscribe", "trigger", "silence", "clear", "confirm", "decline",
-       "press", "tick", "form", "ack", "scenarios", "journal")
+       "press", "tick", "form", "ack", "scenarios", "journal", "selftest")
 
 
 def parse_request(line: bytes) -> Any:

@@ -195,6 +195,61 @@ def cmd_press(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_selftest(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        results = client.request("selftest")["results"]
+    for r in results:
+        mark = "ok  " if r["ok"] else "FAIL"
+        print(f"{mark} {r['device']:<10} {r['kind']:<7} {r['name']:<18} {r['channel']:>3}  {r['detail']}")
+    failed = sum(not r["ok"] for r in results)
+    print(f"{len(results)} checked, {failed} failed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run the config's simulated devices on their own (for a separate controller)."""
+    from drivers.simulator import PtyBridge, SimulatedBoard
+
+    config = _config(args)
+    devices = [d for d in config.devices if d.simulate or d.driver == "simulator"]
+    if not devices:
+        print("dabyl: no device in this config has simulate = true", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        boards, bridges = [], []
+        for d in devices:
+            if d.transport == "serial":
+                bridge = PtyBridge()
+                bridges.append(bridge)
+                board = SimulatedBoard(unit=d.unit, coils=d.channels, inputs=d.inputs,
+                                       serial_port=bridge.a_path, baudrate=d.baudrate,
+                                       coil_offset=d.coil_offset, input_offset=d.input_offset)
+                where = f"Modbus RTU at {bridge.b_path} ({d.baudrate} 8N1, unit {d.unit})"
+            else:
+                board = SimulatedBoard(unit=d.unit, coils=d.channels, inputs=d.inputs,
+                                       host=d.host, port=int(d.port), coil_offset=d.coil_offset,
+                                       input_offset=d.input_offset)
+                where = f"Modbus TCP at {d.host}:{d.port} (unit {d.unit})"
+            await board.start()
+            boards.append(board)
+            print(f"simulating {d.id}: {where}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            for board in boards:
+                await board.stop()
+            for bridge in bridges:
+                bridge.close()
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _client(args) as client:
         status = client.request("status")["status"]
@@ -418,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_press)
 
     sub.add_parser("check", help="validate config, scenarios, voices, devices").set_defaults(func=cmd_check)
+    sub.add_parser("selftest", help="check every output, input and the audio path, silently"
+                   ).set_defaults(func=cmd_selftest)
+    sub.add_parser("simulate", help="run the config's simulated devices on their own"
+                   ).set_defaults(func=cmd_simulate)
     sub.add_parser("render", help="pre-render every announcement").set_defaults(func=cmd_render)
     sub.add_parser("voices", help="which voices are installed and used").set_defaults(func=cmd_voices)
 

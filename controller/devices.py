@@ -314,6 +314,75 @@ class DeviceManager:
             if self.on_input is not None:
                 await self.on_input(cfg, state.active)
 
+    # -- self-test ----------------------------------------------------------------------
+    async def selftest(self, pulse: bool) -> list[dict]:
+        """Check every output and input, channel by channel, without a sound.
+
+        Outputs are read back where the device can report them. With `pulse` (no alarm
+        active), zone and amplifier relays, which make no sound with no audio on them,
+        are also switched on and off and read back each way. Sounders, locks and power
+        are never pulsed.
+        """
+        results: list[dict] = []
+        for link in self.links.values():
+            board, dev = link.board, link.config.id
+            outputs = [(n, o) for n, o in self.outputs.items() if o.device == dev]
+            try:
+                states = await board.read_outputs() if board.can_read_back and outputs else None
+                if not board.can_read_back:
+                    await board.heartbeat()
+            except DeviceError as exc:
+                for name, out in outputs:
+                    results.append(_result(dev, "output", name, out.channel, False, str(exc)))
+                for state in link.inputs:
+                    results.append(_result(dev, "input", state.config.id, state.config.channel,
+                                           False, str(exc)))
+                continue
+            for name, out in outputs:
+                want = link.desired.get(out.channel, False)
+                if states is None:
+                    results.append(_result(dev, "output", name, out.channel, True,
+                                           "link answers; the device cannot report its relays"))
+                    continue
+                if states[out.channel] != want:
+                    results.append(_result(dev, "output", name, out.channel, False,
+                                           f"reads {'on' if states[out.channel] else 'off'}, "
+                                           f"should be {'on' if want else 'off'}"))
+                    continue
+                if pulse and not want and out.kind in ("zone", "amplifier"):
+                    ok, detail = await self._pulse_check(board, out.channel)
+                    results.append(_result(dev, "output", name, out.channel, ok, detail))
+                else:
+                    results.append(_result(dev, "output", name, out.channel, True,
+                                           f"read back {'on' if want else 'off'}"))
+            if link.inputs:
+                try:
+                    raw = await board.read_inputs()
+                except DeviceError as exc:
+                    raw = None
+                    error = str(exc)
+                for state in link.inputs:
+                    cfg = state.config
+                    if raw is None:
+                        results.append(_result(dev, "input", cfg.id, cfg.channel, False, error))
+                        continue
+                    active = raw[cfg.channel] != (cfg.contact == "normally_closed")
+                    results.append(_result(dev, "input", cfg.id, cfg.channel, not state.stuck,
+                                           "active" if active else "at rest"))
+        return results
+
+    async def _pulse_check(self, board: RelayBoard, channel: int) -> tuple[bool, str]:
+        try:
+            await board.set(channel, True)
+            on = (await board.read_outputs())[channel]
+            await board.set(channel, False)
+            off = (await board.read_outputs())[channel]
+        except DeviceError as exc:
+            return False, f"pulse failed: {exc}"
+        if on and not off:
+            return True, "pulsed on and off, read back both"
+        return False, f"pulsed: read back {'on' if on else 'off'} then {'on' if off else 'off'}"
+
     # -- simulator --------------------------------------------------------------------
     def simulator_for_input(self, input_id: str):
         for cfg in self.config.inputs:
@@ -339,3 +408,8 @@ class DeviceManager:
             link = self.links[o.device]
             out[name] = link.desired.get(o.channel, False)
         return out
+
+
+def _result(device: str, kind: str, name: str, channel: int, ok: bool, detail: str) -> dict:
+    return {"device": device, "kind": kind, "name": name, "channel": channel, "ok": ok,
+            "detail": detail}

@@ -145,6 +145,8 @@ class Controller:
             if not self.faults.acknowledge(request.fault, operator):
                 raise RequestInvalid(f"no active fault {request.fault!r}")
             return {}
+        if isinstance(request, api.Selftest):
+            return {"results": await self.selftest(operator)}
         if isinstance(request, api.Scenarios):
             return {
                 "scenarios": [s.model_dump() for s in self.library.scenarios.values()],
@@ -158,6 +160,23 @@ class Controller:
             await self.press(request.input, request.hold, operator)
             return {"pressed": request.input}
         raise OperationFailed(f"unsupported request {request!r}")
+
+    async def selftest(self, who: str) -> list[dict[str, Any]]:
+        """Devices channel by channel, then the audio path and the voices."""
+        quiet = not self.engine.activations
+        results = await self.devices.selftest(pulse=quiet)
+        sink = self.announcer.sink
+        audio_fault = self.faults.active.get("audio:output")
+        results.append({"device": "audio", "kind": "audio", "name": sink.name if sink else "none",
+                        "channel": 0, "ok": sink is not None and audio_fault is None,
+                        "detail": audio_fault.message if audio_fault else "sound output open"})
+        for lang, voice in self.announcer.voices.items():
+            results.append({"device": "audio", "kind": "voice", "name": lang, "channel": 0,
+                            "ok": voice.engine is not None, "detail": voice.description})
+        failed = [r for r in results if not r["ok"]]
+        self.bus.publish("selftest", by=who, checked=len(results), failed=len(failed),
+                         failures=[f"{r['device']}/{r['name']}: {r['detail']}" for r in failed])
+        return results
 
     def _journal_query(self, request: Any) -> dict[str, Any]:
         try:

@@ -199,38 +199,3 @@ class RtuEmulator(PtyDevice):
             data = bits.to_bytes((v + 7) // 8, "little")
             return self._reply(bytes([self.unit, 1, len(data)]) + data)
         return self._reply(bytes([self.unit, fc | 0x80, 1]))
-
-
-class PtyBridge:
-    """Two pseudo-terminals joined back to back, like a null-modem cable: a Modbus
-    RTU server opens one end, dabyl the other."""
-
-    def __init__(self) -> None:
-        self.a_master, a_slave = os.openpty()
-        self.b_master, b_slave = os.openpty()
-        for fd in (self.a_master, a_slave, self.b_master, b_slave):
-            tty.setraw(fd)
-        self.a_path, self.b_path = os.ttyname(a_slave), os.ttyname(b_slave)
-        self._slaves = (a_slave, b_slave)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        pair = {self.a_master: self.b_master, self.b_master: self.a_master}
-        while not self._stop.is_set():
-            ready, _, _ = select.select(list(pair), [], [], 0.05)
-            for fd in ready:
-                try:
-                    os.write(pair[fd], os.read(fd, 4096))
-                except OSError:
-                    return
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        for fd in (self.a_master, self.b_master, *self._slaves):
-            try:
-                os.close(fd)
-            except OSError:
-                pass

@@ -180,3 +180,26 @@ def test_config_option_before_or_after_the_command(cli_site, tmp_path):
                                 capture_output=True, text=True, cwd=tmp_path, env=dabyl_env())
         assert result.returncode == 0, result.stderr
         assert str(cli_site) in result.stdout
+
+
+def test_simulate_runs_the_simulated_board_on_its_own(cli_site):
+    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "--config", str(cli_site),
+                             "simulate"], stdout=subprocess.PIPE, text=True, env=dabyl_env())
+    try:
+        line = proc.stdout.readline()
+        assert f"Modbus TCP at 127.0.0.1:{_port(cli_site)}" in line
+        assert read_coils(_port(cli_site)) == [False] * 16
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_selftest_from_the_command_line(cli_site):
+    serve = Serve(cli_site)
+    try:
+        result = dabyl(cli_site, "selftest")
+        assert "zone_hall" in result.stdout and "pulsed" in result.stdout
+        assert result.returncode == 1, "the WAV sink is no loudspeaker: reported as a failure"
+        assert "FAIL audio" in result.stdout
+    finally:
+        serve.stop()

@@ -18,12 +18,11 @@ from hypothesis import strategies as st
 from drivers import DeviceSettings, create_board, known_drivers
 from drivers.errors import DeviceConfigError, DeviceError, DeviceReplyError, DeviceUnavailable
 from drivers.serial_boards import lcus_frame, numato_mask, numato_reply
-from drivers.simulator import SimulatedBoard
+from drivers.simulator import PtyBridge, SimulatedBoard
 from tests.emulators import (
     KmtronicEmulator,
     LcusEmulator,
     NumatoEmulator,
-    PtyBridge,
     RtuEmulator,
     crc16,
 )

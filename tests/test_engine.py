@@ -224,7 +224,8 @@ async def test_lost_device_raises_a_fault_and_gets_its_outputs_back(tmp_path, au
     def external(cfg):
         cfg["devices"][0].update(simulate=False, port=port, poll_period=0.5, timeout=0.3)
 
-    controller, events = await start_controller(make_site(tmp_path, audio_cache, change=external))
+    controller, events = await start_controller(
+        make_site(tmp_path, audio_cache, change=external, pauses=0.05))
     try:
         ch = coil_map(controller)
         act = await controller.engine.trigger("fire", source="operator", origin="t")
@@ -233,6 +234,12 @@ async def test_lost_device_raises_a_fault_and_gets_its_outputs_back(tmp_path, au
         fault = await events.wait("fault", key="device:board1", timeout=10)
         assert "lost" in fault["message"]
         assert controller.engine.mode() == "ALARM", "the alarm goes on"
+        events.drain()
+        for e in events.seen:
+            e["_taken"] = True
+        await events.wait("announcement_started", activation=act.id, timeout=10)
+        results = await controller.selftest("t")
+        assert not any(r["ok"] for r in results if r["device"] == "board1")
         board = SimulatedBoard(coils=16, inputs=8, port=port)
         await board.start()
         await events.wait("fault_cleared", key="device:board1", timeout=10)
@@ -241,3 +248,23 @@ async def test_lost_device_raises_a_fault_and_gets_its_outputs_back(tmp_path, au
     finally:
         await controller.stop()
         await board.stop()
+
+
+async def test_selftest_checks_every_channel_silently(running):
+    controller, events = running
+    results = await controller.selftest("t")
+    outputs = {r["name"]: r for r in results if r["kind"] == "output"}
+    assert set(outputs) == set(controller.config.outputs)
+    assert all(r["ok"] for r in outputs.values()), outputs
+    assert "pulsed" in outputs["zone_hall"]["detail"] and "pulsed" in outputs["amp_power"]["detail"]
+    assert "pulsed" not in outputs["siren"]["detail"], "a sounder is never pulsed"
+    inputs = {r["name"]: r for r in results if r["kind"] == "input"}
+    assert inputs["panic_office"]["detail"] == "at rest"
+    audio = [r for r in results if r["kind"] == "audio"]
+    assert audio and audio[0]["ok"] is False, "WAV files are not a loudspeaker"
+    event = await events.wait("selftest")
+    assert event["checked"] == len(results)
+    # During an alarm nothing is pulsed.
+    await controller.engine.trigger("fire", source="operator", origin="t")
+    results = await controller.selftest("t")
+    assert not any("pulsed" in r["detail"] for r in results)
