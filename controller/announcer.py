@@ -124,15 +124,26 @@ class Announcer:
     def stop(self) -> None:
         self._stop.set()
 
-    async def play(self, request: Request, activation: str | None, zones: list[str]) -> Played:
+    async def play(
+        self,
+        request: Request,
+        activation: str | None,
+        zones: list[str],
+        on_first_frame: Callable[[float], None] | None = None,
+    ) -> Played:
+        """Play one announcement; `on_first_frame` hears (in the loop) the moment the
+        first block went to the output."""
         assert self.renderer is not None and self.sink is not None
-        self._stop.clear()
-        stop = self._stop
+        # A fresh flag per announcement: a stop meant for one never leaks into the next.
+        stop = self._stop = threading.Event()
         first: list[float] = []
+        loop = asyncio.get_running_loop()
 
-        def started() -> None:
+        def started() -> None:  # called from the sink's thread
             if not first:
                 first.append(time.monotonic())
+                if on_first_frame is not None:
+                    loop.call_soon_threadsafe(on_first_frame, first[0])
 
         announcement = self.renderer.cached(request)
         self.playing = request.label
@@ -165,7 +176,8 @@ class Announcer:
         finally:
             self.playing = None
         self.bus.publish(
-            "announcement_ended", activation, label=request.label, completed=done
+            "announcement_ended", activation, label=request.label, completed=done,
+            live={"at_mono": time.monotonic()},
         )
         return Played(done, first[0] if first else None)
 

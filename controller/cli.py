@@ -250,6 +250,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from controller import bench
+
+    print("dabyl bench: measuring (about a minute)…", file=sys.stderr)
+    report = bench.run(args.config, args.rounds, args.idle)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(bench.format_report(report))
+    ok = all(f["within_target"] for f in report["figures"].values()) and report["idle_within_target"]
+    return EXIT_OK if ok else EXIT_FAILED
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _client(args) as client:
         status = client.request("status")["status"]
@@ -478,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("simulate", help="run the config's simulated devices on their own"
                    ).set_defaults(func=cmd_simulate)
     sub.add_parser("render", help="pre-render every announcement").set_defaults(func=cmd_render)
+    p = sub.add_parser("bench", help="measure latency and footprint against SPEC §11")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--rounds", type=int, default=200)
+    p.add_argument("--idle", type=float, default=10.0, help="seconds of idle measurement")
+    p.set_defaults(func=cmd_bench)
     sub.add_parser("voices", help="which voices are installed and used").set_defaults(func=cmd_voices)
 
     p = sub.add_parser("journal", help="read and verify the journal")

@@ -91,7 +91,7 @@ class PanicInput(Strict):
     device: Name
     channel: int = Field(ge=0, le=255)
     contact: Literal["normally_open", "normally_closed"] = "normally_open"
-    debounce: float = Field(default=0.05, ge=0, le=5)
+    debounce: float = Field(default=0.03, ge=0, le=5)
     scenario: Name
     latching: bool = True
     zones: list[Name] | None = None
@@ -146,8 +146,9 @@ class Config(Strict):
     schedule: list[ScheduleEntry] = Field(default_factory=list)
     control: Control = Control()
 
-    # Set by load_config: where relative paths are anchored.
+    # Set by load_config: the file, and where relative paths are anchored.
     base_dir: Path = Path(".")
+    source: Path = Path("config.toml")
 
     def path(self, relative: str) -> Path:
         """A config path resolved against the config file's directory."""
@@ -212,11 +213,13 @@ def load_config(path: Path | str | None = None) -> Config:
     path = Path(path) if path is not None else default_config_path()
     data = read_toml(path)
     data.pop("base_dir", None)
+    data.pop("source", None)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigurationError(format_pydantic(str(path), exc)) from None
-    config = config.model_copy(update={"base_dir": path.resolve().parent})
+    config = config.model_copy(update={"base_dir": path.resolve().parent,
+                                       "source": path.resolve()})
     problems = cross_check(config, str(path))
     if problems:
         raise ConfigurationError(problems)

@@ -242,7 +242,17 @@ class DeviceManager:
             backoff = period
             if link.online is not True:
                 await self._found(link)
-            await asyncio.sleep(INPUT_POLL if link.inputs else period)
+            await asyncio.sleep(self._next_poll(link) if link.inputs else period)
+
+    @staticmethod
+    def _next_poll(link: BoardLink) -> float:
+        """Poll at INPUT_POLL, but look again exactly when a debounce window closes."""
+        delay = INPUT_POLL
+        now = time.monotonic()
+        for state in link.inputs:
+            if state.raw is not None and state.raw != state.active:
+                delay = min(delay, max(0.0, state.raw_since + state.config.debounce - now))
+        return delay
 
     async def _check_readback(self, link: BoardLink) -> None:
         states = await link.board.read_outputs()

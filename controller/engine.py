@@ -76,7 +76,8 @@ class Step:
     activation: Activation | None
     request: Request
     zones: list[str]
-    kind: str  # preamble | public | staff | closing | notice
+    kind: str  # preamble | public | staff | closing | notice | all_clear
+    cancelled: bool = False
 
 
 class Engine:
@@ -362,7 +363,7 @@ class Engine:
                 else:
                     req = None
                 if req is not None:
-                    self._notices.append(Step(None, req, zones, "notice"))
+                    self._notices.append(Step(None, req, zones, "all_clear"))
 
     # -- deciding -----------------------------------------------------------------------
     def _live(self) -> list[Activation]:
@@ -405,19 +406,25 @@ class Engine:
     def _refresh(self) -> None:
         """Re-decide outputs and audio after any change."""
         playing = self._playing
+        best = self._audible()
+        stale = False
         if playing is not None and playing.activation is not None:
             act = playing.activation
-            best = self._audible()
-            if act.state != "active" or act.silenced or best is not act:
-                self.announcer.stop()
+            stale = act.state != "active" or act.silenced or best is not act
+        elif playing is not None and playing.kind == "all_clear":
+            stale = best is not None
+        if stale:
+            playing.cancelled = True
+            self.announcer.stop()
         self._wake.set()
         self._spawn(self._apply_outputs(time.monotonic()), "outputs")
 
     async def _apply_outputs(self, since: float) -> None:
         ok = await self.devices.apply(self.desired_outputs())
+        done = time.monotonic()
         self.bus.publish(
             "outputs_applied", journal=False, ok=ok,
-            latency_ms=round((time.monotonic() - since) * 1000, 2),
+            latency_ms=round((done - since) * 1000, 2), live={"at_mono": done},
         )
         self.outputs_settled.set()
 
@@ -430,6 +437,9 @@ class Engine:
 
     def _next_step(self) -> Step | float | None:
         """The next thing to play, or seconds to wait, or None when there is nothing."""
+        if self._audible() is not None:
+            # Never "the danger is over" while another alarm is live.
+            self._notices = [n for n in self._notices if n.kind != "all_clear"]
         if self._notices:
             return self._notices.pop(0)
         while (act := self._audible()) is not None:
@@ -481,21 +491,28 @@ class Engine:
                 except TimeoutError:
                     pass
                 continue
-            await self._route(step.zones)
+            # Claimed before the relays move, so a change meanwhile can cancel it.
             self._playing = step
+            await self._route(step.zones)
             act = step.activation
+            if step.cancelled:
+                self._playing = None
+                continue
+
+            def first_frame(at: float, act: Activation | None = act) -> None:
+                if act is not None and act.first_audio is None:
+                    act.first_audio = at
+                    self.bus.publish("first_audio", act.id,
+                                     latency_ms=round((at - act.trigger_mono) * 1000, 2))
+
             try:
-                played = await self.announcer.play(step.request, act.id if act else None, step.zones)
+                played = await self.announcer.play(
+                    step.request, act.id if act else None, step.zones, first_frame
+                )
             finally:
                 self._playing = None
             if act is None:
                 continue
-            if played.first_frame is not None and act.first_audio is None:
-                act.first_audio = played.first_frame
-                self.bus.publish(
-                    "first_audio", act.id,
-                    latency_ms=round((played.first_frame - act.trigger_mono) * 1000, 2),
-                )
             if not played.completed:
                 continue
             if step.kind == "preamble":

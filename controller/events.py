@@ -16,10 +16,18 @@ class EventBus:
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
 
     def publish(
-        self, kind: str, activation: str | None = None, *, journal: bool = True, **data: Any
+        self,
+        kind: str,
+        activation: str | None = None,
+        *,
+        journal: bool = True,
+        live: dict[str, Any] | None = None,
+        **data: Any,
     ) -> dict[str, Any]:
+        """Journal `data` and send it to every client; `live` goes to clients only
+        (values that mean nothing after a restart, such as monotonic times)."""
         ts = self.journal.append(kind, activation, **data) if journal else now_iso()
-        event = {"ts": ts, "kind": kind, "activation": activation, **data}
+        event = {"ts": ts, "kind": kind, "activation": activation, **data, **(live or {})}
         for q in list(self._subscribers):
             if q.full():
                 # A stalled client loses its oldest events, never the controller's time.

@@ -203,3 +203,21 @@ def test_selftest_from_the_command_line(cli_site):
         assert "FAIL audio" in result.stdout
     finally:
         serve.stop()
+
+
+def test_bench_reports_every_figure_with_its_target(tmp_path, audio_cache):
+    """The benchmark runs end to end (its numbers are for `dabyl bench`, not asserted here)."""
+    import json
+
+    config = make_site(tmp_path, audio_cache)
+    result = dabyl(config, "bench", "--json", "--rounds", "3", "--idle", "0.5", timeout=300)
+    assert result.returncode in (0, 1), result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["figures"]) == {"relays_tcp", "relays_rtu", "first_audio",
+                                      "panic_to_activation", "clear_to_rest",
+                                      "device_lost_to_fault"}
+    for figure in report["figures"].values():
+        assert {"p50", "p95", "p99", "max", "target_ms", "within_target"} <= set(figure)
+    assert report["figures"]["first_audio"]["standard_ms"] == 3000
+    assert set(report["idle"]) == {"serve", "run"}
+    assert report["naive_ratio"] > 0

@@ -268,3 +268,18 @@ async def test_selftest_checks_every_channel_silently(running):
     await controller.engine.trigger("fire", source="operator", origin="t")
     results = await controller.selftest("t")
     assert not any("pulsed" in r["detail"] for r in results)
+
+
+async def test_no_all_clear_while_a_new_alarm_is_live(tmp_path, audio_cache):
+    controller, events = await start_controller(make_site(tmp_path, audio_cache, pace=1.0))
+    try:
+        fire = await controller.engine.trigger("fire", source="operator", origin="t")
+        await events.wait("announcement_started", activation=fire.id)
+        controller.engine.clear(fire.id, "t")
+        await events.wait("announcement_started", label="all_clear")
+        shooting = await controller.engine.trigger("shooting", source="operator", origin="t")
+        ended = await events.wait("announcement_ended", label="all_clear", timeout=5)
+        assert ended["completed"] is False, "the all-clear is cut off by the new alarm"
+        await events.wait("announcement_started", activation=shooting.id, timeout=5)
+    finally:
+        await controller.stop()

@@ -474,7 +474,7 @@ class DabylApp(App[None]):
             text.append(f" {s['drill_mode']} ", style="black on yellow")
         else:
             text.append(s["real_mode"], style="dim")
-        self.query_one("#top", Static).update(text)
+        self.query_one("#top", Static).update(text, layout=False)
 
     def _render_left(self) -> None:
         st, s = self.status, self.s
