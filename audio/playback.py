@@ -28,6 +28,8 @@ class AudioUnavailable(Exception):
 class Sink:
     name = "sink"
 
+    channels = 1
+
     def play(
         self,
         samples: np.ndarray,
@@ -35,9 +37,21 @@ class Sink:
         label: str,
         stop: threading.Event,
         started: Callable[[], None],
+        on: list[int] | None = None,
     ) -> bool:
-        """Play until done (True) or stopped (False). Raises AudioUnavailable."""
+        """Play mono samples on output channels `on` (all when None) until done (True)
+        or stopped (False). Raises AudioUnavailable."""
         raise NotImplementedError
+
+    def frames(self, samples: np.ndarray, on: list[int] | None) -> np.ndarray:
+        """Mono samples spread onto the sink's channels: silent where not `on`."""
+        if self.channels == 1:
+            return samples.reshape(-1, 1)
+        out = np.zeros((len(samples), self.channels), dtype=np.int16)
+        for ch in on if on is not None else range(self.channels):
+            if 0 <= ch < self.channels:
+                out[:, ch] = samples
+        return out
 
     def close(self) -> None:
         pass
@@ -46,7 +60,8 @@ class Sink:
 class SoundDeviceSink(Sink):
     name = "sounddevice"
 
-    def __init__(self, device: str | int | None, rate: int) -> None:
+    def __init__(self, device: str | int | None, rate: int, channels: int = 1) -> None:
+        self.channels = channels
         try:
             import sounddevice as sd
         except OSError as exc:  # PortAudio library missing
@@ -55,7 +70,7 @@ class SoundDeviceSink(Sink):
         self.device = None if device in ("default", "", None) else device
         self.rate = rate
         try:
-            sd.check_output_settings(device=self.device, samplerate=rate, channels=1,
+            sd.check_output_settings(device=self.device, samplerate=rate, channels=channels,
                                      dtype="int16")
         except Exception as exc:  # noqa: BLE001 - PortAudio raises many kinds
             raise AudioUnavailable(f"sound output {device!r} unusable: {exc}") from None
@@ -66,8 +81,8 @@ class SoundDeviceSink(Sink):
         if self._stream is None:
             try:
                 self._stream = self._sd.OutputStream(
-                    samplerate=self.rate, channels=1, dtype="int16", device=self.device,
-                    latency="low",
+                    samplerate=self.rate, channels=self.channels, dtype="int16",
+                    device=self.device, latency="low",
                 )
                 self._stream.start()
             except Exception as exc:  # noqa: BLE001
@@ -75,19 +90,20 @@ class SoundDeviceSink(Sink):
                 raise AudioUnavailable(f"cannot open sound output: {exc}") from None
         return self._stream
 
-    def play(self, samples, rate, label, stop, started) -> bool:
+    def play(self, samples, rate, label, stop, started, on=None) -> bool:
         if rate != self.rate:
             raise AudioUnavailable(f"announcement rate {rate} differs from output {self.rate}")
         stream = self._open()
         block = max(1, int(self.rate * BLOCK_SECONDS))
+        frames = self.frames(samples, on)
         first = True
         try:
-            for i in range(0, len(samples), block):
+            for i in range(0, len(frames), block):
                 if stop.is_set():
                     stream.abort()  # drop what is buffered: stop now, not later
                     stream.start()
                     return False
-                stream.write(np.ascontiguousarray(samples[i:i + block]).reshape(-1, 1))
+                stream.write(np.ascontiguousarray(frames[i:i + block]))
                 if first:
                     started()
                     first = False
@@ -117,15 +133,17 @@ class WavSink(Sink):
 
     name = "wav"
 
-    def __init__(self, directory: Path, pace: float = 1.0) -> None:
+    def __init__(self, directory: Path, pace: float = 1.0, channels: int = 1) -> None:
+        self.channels = channels
         self.directory = directory
         self.pace = pace
         directory.mkdir(parents=True, exist_ok=True)
         self.index = directory / "index.csv"
         self.description = str(directory)
 
-    def play(self, samples, rate, label, stop, started) -> bool:
+    def play(self, samples, rate, label, stop, started, on=None) -> bool:
         stamp = datetime.now(UTC)
+        frames = self.frames(samples, on)
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)[:60]
         path = self.directory / f"{stamp:%Y%m%dT%H%M%S_%f}Z-{safe}.wav"
         block = max(1, int(rate * BLOCK_SECONDS))
@@ -134,14 +152,14 @@ class WavSink(Sink):
         t0 = time.monotonic()
         try:
             with wave.open(str(path), "wb") as wav:
-                wav.setnchannels(1)
+                wav.setnchannels(self.channels)
                 wav.setsampwidth(2)
                 wav.setframerate(rate)
-                for i in range(0, max(len(samples), 1), block):
+                for i in range(0, max(len(frames), 1), block):
                     if stop.is_set():
                         completed = False
                         break
-                    chunk = samples[i:i + block]
+                    chunk = frames[i:i + block]
                     wav.writeframes(np.ascontiguousarray(chunk).astype(np.int16).tobytes())
                     if i == 0:
                         started()
@@ -157,19 +175,25 @@ class WavSink(Sink):
             with self.index.open("a", newline="") as fh:
                 w = csv.writer(fh)
                 if new:
-                    w.writerow(["start_utc", "end_utc", "file", "label", "seconds", "completed"])
+                    w.writerow(["start_utc", "end_utc", "file", "label", "seconds", "completed",
+                                "channels"])
                 w.writerow([stamp.isoformat(), ended.isoformat(), path.name, label,
-                            round(written / rate, 3), completed])
+                            round(written / rate, 3), completed,
+                            " ".join(map(str, on if on is not None else range(self.channels)))])
         except OSError as exc:
             raise AudioUnavailable(f"cannot write {path}: {exc}") from None
         return completed
 
 
-def open_sink(output: str | int, rate: int, wav_dir: Path, pace: float) -> tuple[Sink, str | None]:
+def open_sink(
+    output: str | int, rate: int, wav_dir: Path, pace: float, channels: int = 1
+) -> tuple[Sink, str | None]:
     """The configured sound output, or the WAV sink and the reason it is used."""
     if output == "wav":
-        return WavSink(wav_dir, pace), f"audio goes to WAV files in {wav_dir} (configured)"
+        return (WavSink(wav_dir, pace, channels),
+                f"audio goes to WAV files in {wav_dir} (configured)")
     try:
-        return SoundDeviceSink(output, rate), None
+        return SoundDeviceSink(output, rate, channels), None
     except AudioUnavailable as exc:
-        return WavSink(wav_dir, pace), f"no sound output ({exc}); announcements go to WAV files in {wav_dir}"
+        return (WavSink(wav_dir, pace, channels),
+                f"no sound output ({exc}); announcements go to WAV files in {wav_dir}")

@@ -128,7 +128,8 @@ class EspeakEngine(SpeechEngine):
         return f"espeak-ng:{self.voice}:{self.rate_wpm}"
 
     def synthesize(self, text: str) -> tuple[np.ndarray, int]:
-        spoken = normalize(text, self.language)
+        # espeak-ng honours U+0301 stress marks (за́мок / замо́к), so they stay.
+        spoken = normalize(text, self.language, keep_stress=True)
         return self._espeak.speak(self.voice, spoken, self.rate_wpm), self._espeak.rate
 
 

@@ -68,6 +68,7 @@ class Announcer:
             self.config.audio.sample_rate,
             self.config.path(self.config.audio.wav_dir),
             self.config.audio.wav_pace,
+            self.config.audio.channels,
         )
         self.sink = sink
         if reason:
@@ -147,6 +148,7 @@ class Announcer:
 
         announcement = self.renderer.cached(request)
         self.playing = request.label
+        on = sorted({self.config.zones[z].audio_channel for z in zones if z in self.config.zones})
         self.bus.publish(
             "announcement_started",
             activation,
@@ -164,15 +166,17 @@ class Announcer:
                 )
                 try:
                     tone = self.renderer.signal(request.signal if request.signal != "none" else "chime")
-                    done = await self._play_samples(tone, request.label + "-tone", stop, started)
+                    done = await self._play_samples(tone, request.label + "-tone", stop, started, on)
                     speech = await render
                 finally:
                     if not render.done():
                         render.cancel()
                 if done:
-                    done = await self._play_samples(speech.samples(), request.label, stop, started)
+                    done = await self._play_samples(speech.samples(), request.label, stop,
+                                                    started, on)
             else:
-                done = await self._play_samples(announcement.samples(), request.label, stop, started)
+                done = await self._play_samples(announcement.samples(), request.label, stop,
+                                                started, on)
         finally:
             self.playing = None
         self.bus.publish(
@@ -181,18 +185,19 @@ class Announcer:
         )
         return Played(done, first[0] if first else None)
 
-    async def _play_samples(self, samples, label: str, stop: threading.Event, started) -> bool:
+    async def _play_samples(self, samples, label: str, stop: threading.Event, started,
+                            on: list[int]) -> bool:
         assert self.sink is not None and self.renderer is not None
         rate = self.renderer.rate
         try:
-            return await asyncio.to_thread(self.sink.play, samples, rate, label, stop, started)
+            return await asyncio.to_thread(self.sink.play, samples, rate, label, stop, started, on)
         except AudioUnavailable as exc:
             # Fall back so the alarm goes on being "heard" somewhere, and say so.
             wav_dir = self.config.path(self.config.audio.wav_dir)
             self.faults.raise_(AUDIO_FAULT, f"{exc}; announcements go to WAV files in {wav_dir}")
             self.sink.close()
-            self.sink = WavSink(wav_dir, self.config.audio.wav_pace)
-            return await asyncio.to_thread(self.sink.play, samples, rate, label, stop, started)
+            self.sink = WavSink(wav_dir, self.config.audio.wav_pace, self.config.audio.channels)
+            return await asyncio.to_thread(self.sink.play, samples, rate, label, stop, started, on)
 
     def status(self) -> dict:
         return {

@@ -101,6 +101,8 @@ class PanicInput(Strict):
 class Audio(Strict):
     output: str | int = "default"
     sample_rate: int = Field(default=22050, ge=8000, le=96000)
+    # A multichannel card feeds each zone's amplifier from its own channel.
+    channels: int = Field(default=1, ge=1, le=64)
     level_db: float = Field(default=-3.0, ge=-60, le=0)
     voices: dict[Language, str] = Field(default_factory=lambda: {"kk": "auto", "ru": "auto"})
     cache_dir: str = ".dabyl/cache"
@@ -271,6 +273,11 @@ def cross_check(config: Config, source: str) -> list[str]:
         used.setdefault(key, name)
 
     for name, zone in config.zones.items():
+        if zone.audio_channel >= config.audio.channels:
+            problems.append(
+                f"{source}: zones.{name}.audio_channel: channel {zone.audio_channel} does not "
+                f"exist (audio.channels = {config.audio.channels})"
+            )
         for j, out in enumerate(zone.outputs):
             if out not in config.outputs:
                 problems.append(f"{source}: zones.{name}.outputs[{j}]: unknown output {out!r}")

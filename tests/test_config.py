@@ -77,6 +77,8 @@ BAD_CONFIGS = {
                                        "schedule[0].cron"),
     "schedule drill without scenario": (lambda c: c["schedule"][0].pop("scenario"),
                                         "schedule[0].scenario: a drill needs a scenario"),
+    "zone on a channel the card lacks": (lambda c: c["zones"]["office"].update(audio_channel=3),
+                                         "zones.office.audio_channel: channel 3 does not exist"),
     "audio rate too low": (lambda c: c["audio"].update(sample_rate=100), "audio.sample_rate"),
     "level above zero": (lambda c: c["audio"].update(level_db=6), "audio.level_db"),
     "bad output name": (lambda c: c["outputs"].update({"Bad-Name": {"device": "board1", "channel": 9}}),

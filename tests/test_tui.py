@@ -243,6 +243,7 @@ async def test_snapshots_of_the_main_states(running):
         await until(pilot, lambda: app.current() is not None)
         controller.engine.silence(act.id, "t")
         await until(pilot, lambda: "ДЫБЫС ӨШІК" in text_of(app, "#act-head"))
+        await until(pilot, lambda: not any(z["routed"] for z in app.status["zones"].values()))
         app.query_one("#log").clear()
         await pilot.pause()
         assert_snapshot(app, "drill_active")

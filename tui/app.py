@@ -21,6 +21,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import (
     Button,
@@ -441,7 +442,12 @@ class DabylApp(App[None]):
                     self.status = (await self.client.request("status"))["status"]
                 except DabylError:
                     return
-                self._apply_status()
+                if not self.is_running or self.screen_stack == []:
+                    return
+                try:
+                    self._apply_status()
+                except NoMatches:
+                    return  # the UI is closing
                 if not self._refresh_again:
                     break
         finally:
@@ -485,6 +491,16 @@ class DabylApp(App[None]):
             sim = f" ({s['simulated']})" if d["simulated"] else ""
             dev.append(f" {d['id']}{sim}: ")
             dev.append(state[0] + "\n", style=state[1])
+        audio = st.get("audio", {})
+        if audio:
+            dev.append(f" {s['audio']}: ", style="")
+            dev.append(f"{audio.get('sink')}\n", style="green" if audio.get("sink") == "sounddevice"
+                       else "bold dark_orange")
+            for lang, voice in audio.get("voices", {}).items():
+                engine = voice.split(":")[0]
+                dev.append(f" {lang}: ")
+                dev.append(f"{engine}\n", style="green" if engine == "piper" else
+                           ("yellow" if engine == "espeak-ng" else "bold red"))
         self.query_one("#devices", Static).update(dev)
         zones = Text(s["zones"] + "\n", style="bold")
         for name, z in st.get("zones", {}).items():

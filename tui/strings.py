@@ -26,7 +26,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "help": "Keys", "ack_done": "Faults acknowledged", "no_active": "No active alarm",
         "no_form": "This alarm has no form", "connection_lost": "Connection to the controller lost",
         "panic": "Panic input", "zones_hint": "space toggles a zone",
-        "role": "Role", "events": "Events",
+        "role": "Role", "events": "Events", "audio": "Audio",
     },
     "ru": {
         "QUIESCENT": "НОРМА", "ALARM": "ТРЕВОГА", "DRILL": "УЧЕБНАЯ", "FAULT": "НЕИСПРАВНОСТЬ",
@@ -53,6 +53,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_active": "Нет активной тревоги", "no_form": "У этой тревоги нет формы",
         "connection_lost": "Связь с контроллером потеряна", "panic": "Тревожная кнопка",
         "zones_hint": "пробел — вкл./выкл. зону", "role": "Роль", "events": "События",
+        "audio": "Звук",
     },
     "kk": {
         "QUIESCENT": "ТЫНЫШ", "ALARM": "ДАБЫЛ", "DRILL": "ОҚУ-ЖАТТЫҒУ", "FAULT": "АҚАУ",
@@ -79,6 +80,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_active": "Белсенді дабыл жоқ", "no_form": "Бұл дабылдың пішіні жоқ",
         "connection_lost": "Контроллермен байланыс үзілді", "panic": "Дабыл түймесі",
         "zones_hint": "бос орын — аймақты қосу/өшіру", "role": "Рөлі", "events": "Оқиғалар",
+        "audio": "Дыбыс",
     },
 }
 
