@@ -402,7 +402,10 @@ class DabylApp(App[None]):
                 self.status["mode"] = "?"
                 self._render_top()
                 return
-            self._log_event(event)
+            try:
+                self._log_event(event)
+            except NoMatches:
+                return  # the UI is closing
             kind = event.get("kind")
             if kind == "triggered" and event.get("source") == "input":
                 self.notify(f"{self.s['panic']}: {event.get('origin')}", severity="error",
@@ -410,7 +413,7 @@ class DabylApp(App[None]):
                 self.bell()
             if kind == "fault":
                 self.notify(event.get("message", ""), severity="warning", timeout=10)
-            if kind not in QUIET_EVENTS or kind == "announcement_ended":
+            if kind != "output":  # one refresh per batch of outputs, not per relay
                 self.schedule_refresh()
 
     def _log_event(self, event: dict[str, Any]) -> None:
