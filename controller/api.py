@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import pwd
 import socket
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from controller.errors import OperationFailed, RequestInvalid
 
 MAX_LINE = 64 * 1024
+log = logging.getLogger("dabyl.api")
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 ActId = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -88,6 +90,27 @@ class Form(_Op):
     answers: dict[Name, Annotated[str, Field(max_length=4000)]]
 
 
+class ThreatLevel(_Op):
+    op: Literal["threat_level"]
+    level: Literal["normal", "raised"]
+
+
+class DrillRecord(_Op):
+    op: Literal["drill_record"]
+    activation: ActId
+    participants: int = Field(ge=0, le=100000)
+    remarks: Annotated[str, Field(max_length=2000)] = ""
+
+
+class Briefing(_Op):
+    op: Literal["briefing"]
+    person: Annotated[str, Field(min_length=1, max_length=200)]
+    position: Annotated[str, Field(max_length=200)] = ""
+    kind: Literal["planned", "unplanned"] = "planned"
+    by: Annotated[str, Field(min_length=1, max_length=200)]
+    date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+
+
 class Selftest(_Op):
     op: Literal["selftest"]
 
@@ -110,12 +133,13 @@ class Ack(_Op):
 
 RequestModel = Annotated[
     Ping | Status | Subscribe | Trigger | Silence | Clear | Confirm | Press | Tick | Form | Ack
-    | Scenarios | JournalQuery | Selftest,
+    | Scenarios | JournalQuery | Selftest | ThreatLevel | DrillRecord | Briefing,
     Field(discriminator="op"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(RequestModel)
 OPS = ("ping", "status", "subscribe", "trigger", "silence", "clear", "confirm", "decline",
-       "press", "tick", "form", "ack", "scenarios", "journal", "selftest")
+       "press", "tick", "form", "ack", "scenarios", "journal", "selftest", "threat_level", "drill_record",
+       "briefing")
 
 
 def parse_request(line: bytes) -> Any:
@@ -230,6 +254,12 @@ class ControlServer:
                     await send({"id": request_id, "ok": True, **reply})
                 except OperationFailed as exc:
                     await send({"id": request_id, "ok": False, "error": str(exc)})
+                except (ConnectionError, asyncio.CancelledError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a bug must not hang up on an operator
+                    log.exception("request failed")
+                    await send({"id": request_id, "ok": False,
+                                "error": f"internal error: {type(exc).__name__}: {exc}"})
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:

@@ -52,6 +52,7 @@ def _run_controller(args: argparse.Namespace, attach_ui: bool) -> int:
     from controller.runtime import Controller
 
     controller = Controller.from_path(args.config)
+    _setup_logging(controller.config, to_file=attach_ui and sys.stdout.isatty())
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -83,6 +84,24 @@ def _frontend():
         except ImportError:
             return None
     return None
+
+
+def _setup_logging(config: Config, to_file: bool) -> None:
+    """Diagnostics for the installer: stderr under systemd, a file beside the journal
+    when the terminal belongs to the UI."""
+    import logging
+
+    if to_file:
+        path = config.path(config.control.journal).with_name("dabyl.log")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("dabyl")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
 
 
 async def _attach_ui(controller: Any, stop: asyncio.Event) -> None:
@@ -248,6 +267,115 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return EXIT_OK
+
+
+def cmd_threat_level(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        reply = client.request("threat_level", level=args.level)
+    print(f"threat level: {reply['level']}")
+    if reply.get("selftest") is not None:
+        failed = [r for r in reply["selftest"] if not r["ok"]]
+        print(f"self-test of the notification system: {len(reply['selftest'])} checked, "
+              f"{len(failed)} failed")
+        for r in failed:
+            print(f"FAIL {r['device']} {r['name']}: {r['detail']}")
+    return EXIT_OK
+
+
+def cmd_drill_record(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.request("drill_record", activation=args.activation,
+                       participants=args.participants, remarks=args.remarks)
+    print(f"recorded: {args.activation}, {args.participants} participants")
+    return EXIT_OK
+
+
+def cmd_briefing(args: argparse.Namespace) -> int:
+    fields = {"person": args.person, "position": args.position, "kind": args.kind,
+              "by": args.by}
+    if args.date:
+        fields["date"] = args.date
+    with _client(args) as client:
+        client.request("briefing", **fields)
+    print(f"briefing recorded: {args.person}")
+    return EXIT_OK
+
+
+def _library(config: Config):
+    return load_library(config.scenarios_dir, config)
+
+
+def _journal_rows(config: Config):
+    from controller import journal as j
+
+    try:
+        return j.read_rows(config.path(config.control.journal))
+    except j.JournalDamaged as exc:
+        raise DabylError(f"the journal is damaged: {exc}") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from controller.records import after_action
+
+    config = _config(args)
+    try:
+        report = after_action(_journal_rows(config), args.activation)
+    except KeyError:
+        raise DabylError(f"no activation {args.activation!r} in the journal") from None
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    tz = config.site.timezone
+    kind = "drill" if report["drill"] else "REAL ALARM"
+    print(f"{report['activation']}: {report['scenario']} ({kind}) from {report['source']}, "
+          f"{_local_time(report['started'], tz)}")
+    for name, value in report["key_times_ms"].items():
+        shown = "—" if value is None else f"{value:.1f} ms"
+        print(f"  {name.replace('_', ' ')}: {shown}")
+    if report["participants"] is not None:
+        print(f"  participants: {report['participants']}  remarks: {report['remarks'] or '—'}")
+    for row in report["timeline"]:
+        print("  " + _event_line({**row, "activation": None}, tz))
+    return EXIT_OK
+
+
+def _date(text: str | None):
+    from datetime import date
+
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigurationError([f"{text!r}: expected a date as YYYY-MM-DD"]) from None
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from controller.schedule import next_runs
+
+    config = _config(args)
+    if args.schedule_command == "export":
+        from controller.records import write_annex3
+
+        year = args.year or datetime_now_year(config)
+        out = Path(args.out or f"annex3-{year}-{args.lang}.docx")
+        count = write_annex3(out, config, _library(config), year, args.lang)
+        print(f"wrote {out} and {out.with_suffix('.csv')}: {count} scheduled drills in {year}")
+        return EXIT_OK
+    runs = next_runs(config, args.count)
+    if not runs:
+        print("no schedule entries in the config")
+    for entry in config.schedule:
+        what = f"{entry.action} {entry.scenario or ''}".strip()
+        times = ", ".join(t.strftime("%Y-%m-%d %H:%M %Z") for t in runs[entry.id]) or "never"
+        print(f"{entry.id:<22} {what:<22} {entry.cron:<16} next: {times}")
+    return EXIT_OK
+
+
+def datetime_now_year(config: Config) -> int:
+    from controller.records import now_local
+
+    return now_local(config.site.timezone).year
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -423,7 +551,13 @@ def cmd_journal(args: argparse.Namespace) -> int:
         if args.format == "csv":
             sys.stdout.write(j.export_csv(rows))
             return EXIT_OK
-        raise DabylError(f"export format {args.format!r} is not available in this build")
+        from controller.records import write_annex2
+
+        out = Path(args.out or f"annex2-{args.lang}.docx")
+        s1, s2 = write_annex2(out, rows, _library(config), config, args.lang,
+                              _date(args.since), _date(args.until))
+        print(f"wrote {out} and {out.with_suffix('.csv')}: {s1} briefings, {s2} drills")
+        return EXIT_OK
     return EXIT_USAGE
 
 
@@ -506,7 +640,47 @@ def build_parser() -> argparse.ArgumentParser:
     jsub.add_parser("verify", parents=[common])
     e = jsub.add_parser("export", parents=[common])
     e.add_argument("--format", default="csv", choices=["csv", "annex2"])
+    e.add_argument("--lang", default="ru", choices=["kk", "ru"])
+    e.add_argument("--from", dest="since", default=None, help="YYYY-MM-DD")
+    e.add_argument("--to", dest="until", default=None, help="YYYY-MM-DD")
+    e.add_argument("--out", default=None, help="the .docx to write (a .csv goes beside it)")
     p.set_defaults(func=cmd_journal)
+
+    p = sub.add_parser("report", help="after-action report of one activation")
+    p.add_argument("activation")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("schedule", help="scheduled drills and self-tests")
+    ssub = p.add_subparsers(dest="schedule_command")
+    lst = ssub.add_parser("list", parents=[common])
+    lst.add_argument("--count", type=int, default=3)
+    ex = ssub.add_parser("export", parents=[common])
+    ex.add_argument("--format", default="annex3", choices=["annex3"])
+    ex.add_argument("--year", type=int, default=None)
+    ex.add_argument("--lang", default="ru", choices=["kk", "ru"])
+    ex.add_argument("--out", default=None)
+    p.set_defaults(func=cmd_schedule, schedule_command="list", count=3)
+
+    p = sub.add_parser("threat-level", help="raised terror threat level (instruction §32)")
+    p.add_argument("level", choices=["raised", "normal"])
+    p.set_defaults(func=cmd_threat_level)
+
+    p = sub.add_parser("drill", help="record a drill's participants and remarks")
+    dsub = p.add_subparsers(dest="drill_command", required=True)
+    rec = dsub.add_parser("record", parents=[common])
+    rec.add_argument("activation")
+    rec.add_argument("--participants", type=int, required=True)
+    rec.add_argument("--remarks", default="")
+    p.set_defaults(func=cmd_drill_record)
+
+    p = sub.add_parser("briefing", help="record a briefing (Annex 2, section 1)")
+    p.add_argument("--person", required=True, help="name of the person instructed")
+    p.add_argument("--position", default="")
+    p.add_argument("--kind", choices=["planned", "unplanned"], default="planned")
+    p.add_argument("--by", required=True, help="name and position of the instructor")
+    p.add_argument("--date", default=None, help="YYYY-MM-DD (default today)")
+    p.set_defaults(func=cmd_briefing)
     return parser
 
 

@@ -122,7 +122,7 @@ class Engine(Strict):
 
 class ScheduleEntry(Strict):
     id: Name
-    cron: str = Field(min_length=9)
+    cron: str = Field(min_length=9, max_length=200)
     action: Literal["drill", "selftest", "reminder"] = "drill"
     scenario: Name | None = None
     zones: list[Name] | None = None
@@ -325,6 +325,10 @@ def cross_check(config: Config, source: str) -> list[str]:
         for j, zone in enumerate(entry.zones or []):
             if zone not in config.zones:
                 problems.append(f"{where}.zones[{j}]: unknown zone {zone!r}")
-        if len(entry.cron.split()) != 5:
-            problems.append(f"{where}.cron: expected five fields (minute hour day month weekday)")
+        from controller.schedule import cron_trigger
+
+        try:
+            cron_trigger(entry.cron, config.site.timezone)
+        except ValueError as exc:
+            problems.append(f"{where}.cron: {exc}")
     return problems

@@ -49,6 +49,9 @@ class FaultBook:
             return False
         fault.acknowledged = True
         self.bus.publish("fault_acknowledged", key=key, operator=operator)
+        if key.startswith("notice:"):
+            # A notice (a missed drill, a reminder) has done its job once read.
+            self.clear(key, f"acknowledged by {operator}")
         return True
 
     def list(self) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from controller.events import EventBus
 from controller.faults import FaultBook
 from controller.journal import Journal
 from controller.scenarios import Library, load_library
+from controller.schedule import Schedule
 from controller.tasks import TaskSet
 
 VERSION = "0.1.0"
@@ -41,6 +43,8 @@ class Controller:
         self.announcer = Announcer(config, library, self.bus, self.faults)
         self.engine = Engine(config, library, self.bus, self.faults, self.devices, self.announcer)
         self.server = api.ControlServer(self, config.path(config.control.socket))
+        self.schedule = Schedule(config, self._scheduled)
+        self.threat_level = "normal"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks = TaskSet()
         self.ready = asyncio.Event()
@@ -74,6 +78,9 @@ class Controller:
         await self.devices.start()
         await asyncio.to_thread(self.announcer.setup)
         await self.engine.start(previous)
+        self._restore_threat_level(previous)
+        self._report_missed(previous)
+        self.schedule.start()
         await self.server.start()
         self.ready.set()
         self._spawn(self._prerender(), "prerender")
@@ -93,7 +100,46 @@ class Controller:
     def _spawn(self, coro, name: str):
         return self._tasks.spawn(coro, name)
 
+    def _restore_threat_level(self, previous: list) -> None:
+        for row in reversed(previous):
+            if row.kind == "threat_level":
+                self.threat_level = row.data.get("level", "normal")
+                break
+
+    def _report_missed(self, previous: list) -> None:
+        """Runs that fell due while the controller was down: said, not skipped, not run late."""
+        last = next((r for r in reversed(previous) if r.kind != "controller_started"), None)
+        if last is None:
+            return
+        since = datetime.fromisoformat(last.ts)
+        entries = {e.id: e for e in self.config.schedule}
+        for entry_id, runs in self.schedule.missed(since).items():
+            entry = entries[entry_id]
+            self.bus.publish("schedule_missed", entry=entry_id, action=entry.action,
+                             scenario=entry.scenario, count=len(runs),
+                             first=runs[0].isoformat(), last=runs[-1].isoformat())
+            what = f"{entry.action} {entry.scenario or ''}".strip()
+            self.faults.raise_(f"notice:missed:{entry_id}",
+                               f"scheduled {what} ({entry_id}) was missed {len(runs)}× while the "
+                               f"controller was down, last at {runs[-1]:%Y-%m-%d %H:%M}")
+
+    async def _scheduled(self, entry) -> None:
+        self.bus.publish("schedule_run", entry=entry.id, action=entry.action,
+                         scenario=entry.scenario)
+        try:
+            if entry.action == "drill":
+                await self.engine.trigger(entry.scenario, source="schedule", origin=entry.id,
+                                          drill=True, zones=entry.zones,
+                                          parameters=entry.parameters)
+            elif entry.action == "selftest":
+                await self.selftest(f"schedule:{entry.id}")
+            else:
+                self.faults.raise_(f"notice:reminder:{entry.id}", entry.text or entry.id)
+        except Exception as exc:  # noqa: BLE001 - a schedule job must never die silently
+            self.faults.raise_(f"schedule:{entry.id}", f"scheduled {entry.id} failed: {exc}")
+
     async def stop(self) -> None:
+        self.schedule.stop()
         await self.server.stop()
         await self._tasks.cancel_all()
         await self.engine.stop()
@@ -109,7 +155,34 @@ class Controller:
         if isinstance(request, api.Ping):
             return {"pong": True}
         if isinstance(request, api.Status):
-            return {"status": engine.status()}
+            return {"status": {**engine.status(), "threat_level": self.threat_level}}
+        if isinstance(request, api.ThreatLevel):
+            changed = request.level != self.threat_level
+            self.threat_level = request.level
+            self.bus.publish("threat_level", level=request.level, by=operator)
+            results = None
+            if request.level == "raised":
+                # Instruction §32: at a raised level, check the notification system works.
+                results = await self.selftest(operator)
+            return {"level": request.level, "changed": changed, "selftest": results}
+        if isinstance(request, api.DrillRecord):
+            rows = await asyncio.to_thread(self._rows)
+            start = next((r for r in rows if r.activation == request.activation
+                          and r.kind == "triggered"), None)
+            if start is None:
+                raise RequestInvalid(f"no activation {request.activation!r} in the journal")
+            if not start.data.get("drill"):
+                raise RequestInvalid(f"{request.activation} was a real alarm, not a drill")
+            scenario = self.library.scenarios.get(start.data.get("scenario", ""))
+            self.bus.publish("drill_record", request.activation, participants=request.participants,
+                             remarks=request.remarks, by=operator,
+                             training_topics=scenario.training_topics if scenario else [])
+            return {}
+        if isinstance(request, api.Briefing):
+            self.bus.publish("briefing", person=request.person, position=request.position,
+                             briefing=request.kind, by=request.by, date=request.date,
+                             recorded_by=operator)
+            return {}
         if isinstance(request, api.Trigger):
             act = await engine.trigger(
                 request.scenario,
@@ -178,11 +251,15 @@ class Controller:
                          failures=[f"{r['device']}/{r['name']}: {r['detail']}" for r in failed])
         return results
 
-    def _journal_query(self, request: Any) -> dict[str, Any]:
+    def _rows(self) -> list:
+        self.journal.flush(2.0)
         try:
-            rows = journal_mod.read_rows(self.journal.path)
+            return journal_mod.read_rows(self.journal.path)
         except journal_mod.JournalDamaged as exc:
             raise OperationFailed(f"the journal cannot be read: {exc}") from None
+
+    def _journal_query(self, request: Any) -> dict[str, Any]:
+        rows = self._rows()
         if request.activation is None:
             items = journal_mod.activations(rows)
             if request.drill is not None:

@@ -240,6 +240,7 @@ class SharedTexts(Strict):
     all_clear: Texts
     held_evacuation: Texts
     selftest: Texts
+    training_topics: dict[Annotated[str, Field(pattern=r"^([1-9]|10)$")], Texts]
 
 
 _FIELD = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([^{}]*))?\}")

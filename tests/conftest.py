@@ -68,7 +68,9 @@ def make_site(
         {"output": "wav", "cache_dir": str(cache), "wav_dir": str(directory / "wav"),
          "wav_pace": pace}
     )
-    cfg["schedule"] = []
+    # The demo's yearly fire drill stays (it never falls due during a test); the weekly
+    # self-test is dropped so no test meets it.
+    cfg["schedule"] = [e for e in cfg["schedule"] if e["action"] == "drill"]
     if change:
         change(cfg)
     path = directory / "config.toml"

@@ -221,3 +221,34 @@ def test_bench_reports_every_figure_with_its_target(tmp_path, audio_cache):
     assert report["figures"]["first_audio"]["standard_ms"] == 3000
     assert set(report["idle"]) == {"serve", "run"}
     assert report["naive_ratio"] > 0
+
+
+def test_briefing_drill_record_and_documents_from_the_command_line(cli_site, tmp_path):
+    import docx
+
+    serve = Serve(cli_site)
+    try:
+        act = dabyl(cli_site, "trigger", "shooting", "--drill").stdout.strip()
+        dabyl(cli_site, "clear", act)
+        assert dabyl(cli_site, "drill", "record", act, "--participants", "9").returncode == 0
+        result = dabyl(cli_site, "briefing", "--person", "Ахметов Ерлан", "--position", "күзетші",
+                       "--by", "Сейітов Бауыржан, имам", "--kind", "unplanned")
+        assert result.returncode == 0, result.stderr
+        assert dabyl(cli_site, "threat-level", "raised").returncode == 0
+        assert "threat_level" in dabyl(cli_site, "status", "--json").stdout
+    finally:
+        serve.stop()
+    out = tmp_path / "annex2.docx"
+    result = dabyl(cli_site, "journal", "export", "--format", "annex2", "--lang", "kk",
+                   "--out", str(out))
+    assert result.returncode == 0 and "1 briefings, 1 drills" in result.stdout, result.stdout
+    document = docx.Document(str(out))
+    briefing = [c.text for c in document.tables[0].rows[2].cells]
+    assert briefing[2] == "Ахметов Ерлан, күзетші" and briefing[3] == "жоспардан тыс"
+    drill = [c.text for c in document.tables[1].rows[2].cells]
+    assert drill[4] == "9" and "Атыс" in drill[3]
+    report = dabyl(cli_site, "report", act)
+    assert "trigger to first relay" in report.stdout and "participants: 9" in report.stdout
+    annex3 = dabyl(cli_site, "schedule", "export", "--year", "2027", "--out",
+                   str(tmp_path / "annex3.docx"))
+    assert annex3.returncode == 0 and "1 scheduled drills in 2027" in annex3.stdout

@@ -238,13 +238,64 @@ class HelpScreen(ModalScreen[None]):
             yield Static("\n".join(lines))
 
 
+class DrillRecordScreen(ModalScreen[dict | None]):
+    """Participants and remarks of a drill (Annex 2, section 2)."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("ctrl+s", "save", "Save")]
+
+    def __init__(self, app_: DabylApp, activation: str) -> None:
+        super().__init__()
+        self.dapp = app_
+        self.activation = activation
+
+    def compose(self) -> ComposeResult:
+        s = self.dapp.s
+        with Vertical(classes="dialog"):
+            yield Label(f"{s['drill_record']}: {self.activation}", classes="title")
+            yield Label(s["participants"])
+            yield Input(id="participants", type="integer")
+            yield Label(s["remarks"])
+            yield Input(id="remarks")
+            with Horizontal(classes="buttons"):
+                yield Button(s["cancel"], id="no")
+                yield Button(s["save"], id="yes", variant="success")
+
+    @on(Button.Pressed)
+    def _answer(self, event: Button.Pressed) -> None:
+        if event.button.id == "yes":
+            self.action_save()
+        else:
+            self.dismiss(None)
+
+    def action_save(self) -> None:
+        value = self.query_one("#participants", Input).value.strip()
+        if not value.isdigit():
+            self.notify(self.dapp.s["participants"], severity="error")
+            return
+        self.dismiss({"participants": int(value),
+                      "remarks": self.query_one("#remarks", Input).value.strip()})
+
+
 class JournalScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,j", "app.pop_screen", "Back"),
         Binding("r", "filter(True)", "Real"),
         Binding("d", "filter(False)", "Drills"),
         Binding("a", "filter(None)", "All"),
+        Binding("e", "record", "Drill record"),
     ]
+
+    def action_record(self) -> None:
+        table = self.query_one("#activations", DataTable)
+        if table.row_count == 0:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+        async def done(answer: dict | None) -> None:
+            if answer and await self.dapp._request("drill_record", activation=str(key), **answer):
+                self.notify(self.dapp.s["saved"])
+
+        self.app.push_screen(DrillRecordScreen(self.dapp, str(key)), done)
 
     def __init__(self, app_: DabylApp) -> None:
         super().__init__()
@@ -479,6 +530,9 @@ class DabylApp(App[None]):
         text.append(f" {now} ", style="bold")
         text.append(st.get("site", ""), style="bold")
         text.append("  ")
+        if st.get("threat_level") == "raised":
+            text.append(f" {s['threat_raised']} ", style="bold white on dark_red")
+            text.append(" ")
         if self.drill_mode:
             text.append(f" {s['drill_mode']} ", style="black on yellow")
         else:

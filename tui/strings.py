@@ -27,6 +27,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_form": "This alarm has no form", "connection_lost": "Connection to the controller lost",
         "panic": "Panic input", "zones_hint": "space toggles a zone",
         "role": "Role", "events": "Events", "audio": "Audio",
+        "threat_raised": "RAISED THREAT LEVEL", "drill_record": "Drill record",
+        "participants": "Number of participants", "remarks": "Remarks",
     },
     "ru": {
         "QUIESCENT": "НОРМА", "ALARM": "ТРЕВОГА", "DRILL": "УЧЕБНАЯ", "FAULT": "НЕИСПРАВНОСТЬ",
@@ -53,7 +55,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_active": "Нет активной тревоги", "no_form": "У этой тревоги нет формы",
         "connection_lost": "Связь с контроллером потеряна", "panic": "Тревожная кнопка",
         "zones_hint": "пробел — вкл./выкл. зону", "role": "Роль", "events": "События",
-        "audio": "Звук",
+        "audio": "Звук", "threat_raised": "ПОВЫШЕННЫЙ УРОВЕНЬ УГРОЗЫ",
+        "drill_record": "Итоги учения", "participants": "Количество участников",
+        "remarks": "Замечания",
     },
     "kk": {
         "QUIESCENT": "ТЫНЫШ", "ALARM": "ДАБЫЛ", "DRILL": "ОҚУ-ЖАТТЫҒУ", "FAULT": "АҚАУ",
@@ -80,7 +84,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_active": "Белсенді дабыл жоқ", "no_form": "Бұл дабылдың пішіні жоқ",
         "connection_lost": "Контроллермен байланыс үзілді", "panic": "Дабыл түймесі",
         "zones_hint": "бос орын — аймақты қосу/өшіру", "role": "Рөлі", "events": "Оқиғалар",
-        "audio": "Дыбыс",
+        "audio": "Дыбыс", "threat_raised": "ҚАУІП ДЕҢГЕЙІ ЖОҒАРЫ",
+        "drill_record": "Жаттығу қорытындысы", "participants": "Қатысушылар саны",
+        "remarks": "Ескертпелер",
     },
 }
 
