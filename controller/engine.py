@@ -251,7 +251,7 @@ class Engine:
             )
             staff = [z for z in self.config.staff_zones()]
             if staff:
-                self._notices.append(
+                self._queue_notice(
                     Step(None, self.announcer.shared_request("held_evacuation"), staff, "notice")
                 )
         self._refresh()
@@ -363,15 +363,28 @@ class Engine:
                 else:
                     req = None
                 if req is not None:
-                    self._notices.append(Step(None, req, zones, "all_clear"))
+                    self._queue_notice(Step(None, req, zones, "all_clear"))
+
+    def _queue_notice(self, step: Step) -> None:
+        """One pending notice per message: clearing three alarms at once gives one
+        all-clear to all their zones, not three in a row."""
+        for pending in self._notices:
+            if pending.request == step.request and pending.kind == step.kind:
+                pending.zones = list(dict.fromkeys(pending.zones + step.zones))
+                return
+        self._notices.append(step)
 
     # -- deciding -----------------------------------------------------------------------
     def _live(self) -> list[Activation]:
         return [a for a in self.activations.values() if a.state == "active"]
 
-    def zone_holders(self) -> dict[str, Activation | None]:
+    def zone_holders(self, speaking: bool = True) -> dict[str, Activation | None]:
+        """Which activation has each zone's loudspeakers. Silent activations (a phone
+        threat) never take a zone from one that speaks; with `speaking=False` they are
+        shown too (for the console)."""
         holders: dict[str, Activation | None] = {z: None for z in self.config.zones}
-        for act in sorted(self._live(), key=Activation.rank, reverse=True):
+        live = [a for a in self._live() if not speaking or not a.scenario.silent]
+        for act in sorted(live, key=Activation.rank, reverse=True):
             for zone in act.zones:
                 if holders.get(zone, "x") is None:
                     holders[zone] = act
@@ -565,7 +578,7 @@ class Engine:
         }
 
     def status(self) -> dict[str, Any]:
-        holders = self.zone_holders()
+        holders = self.zone_holders(speaking=False)
         return {
             "site": self.config.site.name,
             "address": self.config.site.address,

@@ -291,10 +291,21 @@ class Journal:
                     stopping = True
                     break
                 self._pending.append(item)
+            if self.damaged:
+                # Nothing can be written to a damaged file; rows stay in memory (and on
+                # every console) until an operator moves the file away and restarts.
+                if stopping:
+                    return
+                item = self._queue.get()
+                if item is None:
+                    return
+                self._pending.append(item)
+                continue
             try:
                 self._write(self._pending)
             except (sqlite3.Error, OSError) as exc:
-                self._set_fault(f"journal write failed, {len(self._pending)} rows kept: {exc}")
+                # One stable message: the outage is reported once, not at every retry.
+                self._set_fault(f"journal write failed, rows kept in memory: {exc}")
                 if stopping:
                     return
                 time.sleep(backoff)
@@ -358,6 +369,8 @@ class Journal:
         os.replace(tmp, head)
 
     def _set_fault(self, message: str | None) -> None:
+        if message == self._fault:
+            return
         self._fault = message
         try:
             self._on_fault(message)

@@ -283,3 +283,17 @@ async def test_no_all_clear_while_a_new_alarm_is_live(tmp_path, audio_cache):
         await events.wait("announcement_started", activation=shooting.id, timeout=5)
     finally:
         await controller.stop()
+
+
+async def test_clearing_several_alarms_gives_one_all_clear(running):
+    controller, events = running
+    a = await controller.engine.trigger("hostage", source="operator", origin="t")
+    b = await controller.engine.trigger("suspicious_object", source="operator", origin="t",
+                                        zones=["hall"])
+    await controller.engine.trigger("phone_threat", source="operator", origin="t")
+    controller.engine.clear(None, "t")
+    first = await events.wait("announcement_started", label="all_clear")
+    assert set(first["zones"]) == set(a.zones) | set(b.zones)
+    await events.wait("announcement_ended", label="all_clear")
+    assert not [e for e in events.drain() if e["kind"] == "announcement_started"
+                and e["label"] == "all_clear" and not e.get("_taken")]

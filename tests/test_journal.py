@@ -127,6 +127,7 @@ def test_a_full_disk_raises_a_fault_and_loses_nothing(tiny_disk):
     assert changed.wait(10), "a write failure must raise a fault"
     assert faults[-1] and "kept" in faults[-1]
     assert journal.backlog == 20
+    assert len([f for f in faults if f]) == 1, "the outage is reported once"
     changed.clear()
     (tiny_disk / "filler").unlink()
     assert journal.flush(timeout=30), "rows kept in memory are written when the disk has room"

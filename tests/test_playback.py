@@ -137,12 +137,17 @@ class Subscription:
         self.sock.close()
 
     def wait(self, kind: str, activation: str) -> None:
+        self.wait_event(kind, activation=activation)
+
+    def wait_event(self, kind: str, **match) -> dict:
         while True:
             chunk = self.sock.recv(65536)
             assert chunk, "controller went away"
             self.buffer += chunk
             *lines, self.buffer = self.buffer.split(b"\n")
-            for line in lines:
+            for i, line in enumerate(lines):
                 event = json.loads(line).get("event") or {}
-                if event.get("kind") == kind and event.get("activation") == activation:
-                    return
+                if event.get("kind") == kind and all(event.get(k) == v for k, v in match.items()):
+                    # Keep what came after, for the next wait.
+                    self.buffer = b"\n".join(lines[i + 1:] + [self.buffer])
+                    return event
