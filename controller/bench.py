@@ -13,6 +13,7 @@ standard it answers to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import shutil
@@ -111,16 +112,25 @@ class _Probe:
             self.queue.get_nowait()
 
 
-async def _relays_and_audio(config_path: Path, rounds: int, audio: bool) -> dict[str, list[float]]:
+@contextlib.asynccontextmanager
+async def _running(config_path: Path):
+    """A controller on the bench site, with a probe on its bus and a warm cache."""
     from controller.runtime import Controller
 
     controller = Controller.from_path(config_path)
     probe = _Probe(controller)
     await controller.start()
     await controller.rendered.wait()
-    out: dict[str, list[float]] = {"relays": [], "first_audio": [], "clear_to_rest": []}
-    engine = controller.engine
     try:
+        yield controller, probe
+    finally:
+        await controller.stop()
+
+
+async def _relays_and_audio(config_path: Path, rounds: int, audio: bool) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"relays": [], "first_audio": [], "clear_to_rest": []}
+    async with _running(config_path) as (controller, probe):
+        engine = controller.engine
         for _ in range(rounds):
             probe.drain()
             t0 = time.monotonic()
@@ -139,20 +149,13 @@ async def _relays_and_audio(config_path: Path, rounds: int, audio: bool) -> dict
                 ended = await probe.wait("announcement_ended", activation=act.id)
                 stopped = max(stopped, ended["at_mono"])
             out["clear_to_rest"].append((stopped - t1) * 1000)
-    finally:
-        await controller.stop()
     return out
 
 
 async def _panic(config_path: Path, rounds: int) -> list[float]:
-    from controller.runtime import Controller
-
-    controller = Controller.from_path(config_path)
-    probe = _Probe(controller)
-    await controller.start()
-    sim, cfg = controller.devices.simulator_for_input("panic_office")
     samples = []
-    try:
+    async with _running(config_path) as (controller, probe):
+        sim, cfg = controller.devices.simulator_for_input("panic_office")
         for _ in range(rounds):
             probe.drain()
             t0 = time.monotonic()
@@ -163,21 +166,14 @@ async def _panic(config_path: Path, rounds: int) -> list[float]:
             sim.set_input(cfg.channel, cfg.contact != "normally_open")
             await probe.wait("input", input=cfg.id, active=False)
             controller.engine.clear(act.id, "bench")
-    finally:
-        await controller.stop()
     return samples
 
 
 async def _device_lost(config_path: Path, rounds: int) -> list[float]:
-    from controller.runtime import Controller
-
-    controller = Controller.from_path(config_path)
-    probe = _Probe(controller)
-    await controller.start()
-    device = controller.config.devices[0].id
-    sim = controller.devices.simulators[device]
     samples = []
-    try:
+    async with _running(config_path) as (controller, probe):
+        device = controller.config.devices[0].id
+        sim = controller.devices.simulators[device]
         for _ in range(rounds):
             probe.drain()
             t0 = time.monotonic()
@@ -186,8 +182,6 @@ async def _device_lost(config_path: Path, rounds: int) -> list[float]:
             samples.append((time.monotonic() - t0) * 1000)
             await sim.start()
             await probe.wait("fault_cleared", key=f"device:{device}", timeout=30)
-    finally:
-        await controller.stop()
     return samples
 
 

@@ -10,9 +10,10 @@ outputs to what the engine wants. Panic inputs are polled, debounced and reporte
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from controller.config import Config, Device, PanicInput
 from controller.events import EventBus
@@ -22,25 +23,13 @@ from drivers import DeviceSettings, RelayBoard, create_board
 from drivers.errors import DeviceError
 
 INPUT_POLL = 0.05
+log = logging.getLogger("dabyl.devices")
 LOST_AFTER_FAILURES = 2
 
 
 def settings_for(device: Device) -> DeviceSettings:
-    return DeviceSettings(
-        id=device.id,
-        driver=device.driver,
-        transport=device.transport,
-        host=device.host,
-        port=device.port,
-        baudrate=device.baudrate,
-        parity=device.parity,
-        unit=device.unit,
-        timeout=device.timeout,
-        coil_offset=device.coil_offset,
-        input_offset=device.input_offset,
-        channels=device.channels,
-        inputs=device.inputs,
-    )
+    """What the driver needs, taken from the site config (drivers never see the config)."""
+    return DeviceSettings(**{f.name: getattr(device, f.name) for f in fields(DeviceSettings)})
 
 
 @dataclass
@@ -181,7 +170,7 @@ class DeviceManager:
                 started = time.perf_counter()
                 try:
                     await link.board.set(channel, on)
-                except DeviceError as exc:
+                except Exception as exc:  # noqa: BLE001 - DeviceError, or a bug: never stop
                     self.bus.publish(
                         "output",
                         output=name,
@@ -236,6 +225,12 @@ class DeviceManager:
                         await link.board.heartbeat()
             except DeviceError as exc:
                 await self._lost(link, str(exc))
+                await asyncio.sleep(min(backoff, 2.0))
+                backoff = min(backoff * 2, 2.0)
+                continue
+            except Exception as exc:  # noqa: BLE001 - supervision must never stop
+                log.exception("supervising %s", link.config.id)
+                await self._lost(link, f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(min(backoff, 2.0))
                 backoff = min(backoff * 2, 2.0)
                 continue

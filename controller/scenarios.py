@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from babel import Locale
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from controller.config import Config, format_pydantic, read_toml
+from controller.config import Config, Strict, format_pydantic, read_toml
 from controller.errors import ConfigurationError
 
 STANDARD_IDS = (
@@ -38,10 +38,6 @@ STANDARD_IDS = (
 LANGUAGES = ("kk", "ru")
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Audience = Literal["public", "staff"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Texts(Strict):

@@ -134,16 +134,23 @@ class ModbusBoard(RelayBoard):
             self._line.release()
 
     async def _call(self, method: str, *args, **kwargs):
+        """One request by pymodbus method name; pymodbus errors become DeviceErrors."""
         if self._client is None:
             raise DeviceUnavailable(f"{self.id}: not connected")
+        call = getattr(self._client, method)
+        return await self._checked(
+            lambda: call(*args, device_id=self.settings.unit, **kwargs), method)
+
+    async def _checked(self, request, what: str):
+        """Send (pymodbus may raise before or while awaiting) and check the reply."""
         try:
-            reply = await getattr(self._client, method)(*args, device_id=self.settings.unit, **kwargs)
+            reply = await request()
         except (ConnectionException, ModbusIOException) as exc:
             raise DeviceUnavailable(f"{self.id}: {exc}") from None
         except ModbusException as exc:
             raise DeviceReplyError(f"{self.id}: {exc}") from None
         if reply.isError():
-            raise DeviceReplyError(f"{self.id}: device refused {method}: {reply}")
+            raise DeviceReplyError(f"{self.id}: device refused {what}: {reply}")
         return reply
 
 
@@ -178,14 +185,8 @@ class ModbusCoils(ModbusBoard):
     async def _execute(self, request) -> None:
         if self._client is None:
             raise DeviceUnavailable(f"{self.id}: not connected")
-        try:
-            reply = await self._client.execute(False, request)
-        except (ConnectionException, ModbusIOException) as exc:
-            raise DeviceUnavailable(f"{self.id}: {exc}") from None
-        except ModbusException as exc:
-            raise DeviceReplyError(f"{self.id}: {exc}") from None
-        if reply.isError():
-            raise DeviceReplyError(f"{self.id}: device refused the flash command")
+        client = self._client
+        await self._checked(lambda: client.execute(False, request), "the flash command")
 
 
 class Eletechsup(ModbusBoard):

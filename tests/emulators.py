@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import select
 import threading
-import time
 import tty
 
 
@@ -74,7 +73,7 @@ class PtyDevice:
         if self.mode == "silent":
             return
         if self.mode == "late":
-            time.sleep(self.late_by)
+            self._stop.wait(self.late_by)  # a device that answers late
         if self.mode == "noise":
             reply = b"\x00\xfe\x13garbage" + reply
         if self.mode == "short":
