@@ -196,7 +196,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
 def cmd_confirm(args: argparse.Namespace) -> int:
     with _client(args) as client:
         client.request(args.command, activation=args.activation)
-    print(f"{args.command}ed: {args.activation}".replace("declineed", "declined"))
+    print(f"{ {'confirm': 'confirmed', 'decline': 'declined'}[args.command]}: {args.activation}")
     return EXIT_OK
 
 

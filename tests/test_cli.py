@@ -252,3 +252,12 @@ def test_briefing_drill_record_and_documents_from_the_command_line(cli_site, tmp
     annex3 = dabyl(cli_site, "schedule", "export", "--year", "2027", "--out",
                    str(tmp_path / "annex3.docx"))
     assert annex3.returncode == 0 and "1 scheduled drills in 2027" in annex3.stdout
+
+
+def test_voices_and_render(cli_site):
+    voices = dabyl(cli_site, "voices")
+    assert voices.returncode == 0
+    assert "kk: espeak-ng" in voices.stdout and "download_voices kk_KZ-issai-high" in voices.stdout
+    render = dabyl(cli_site, "render")
+    assert render.returncode == 0, render.stderr
+    assert "already cached" in render.stdout

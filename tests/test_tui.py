@@ -247,3 +247,28 @@ async def test_snapshots_of_the_main_states(running):
         app.query_one("#log").clear()
         await pilot.pause()
         assert_snapshot(app, "drill_active")
+
+
+async def test_ui_speaks_the_site_language(tmp_path, audio_cache):
+    for language, mode, idle in (("ru", "НОРМА", "Тревоги нет"), ("en", "QUIESCENT", "No alarm")):
+        directory = tmp_path / language
+        directory.mkdir()
+
+        def choose(cfg, language=language):
+            cfg["site"]["ui_language"] = language
+            cfg["audio"]["output"] = "wav"
+
+        controller, events = await start_controller(make_site(directory, audio_cache,
+                                                              change=choose))
+        try:
+            controller.faults.clear("audio:output")  # so the mode shows as quiescent
+            app = DabylApp(controller.server.path)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await app.connected.wait()
+                await app.refresh_status()
+                await until(pilot, lambda: mode in text_of(app, "#top"))
+                assert idle in text_of(app, "#act-head")
+                # Scenario titles: Russian for both (they exist in kk and ru).
+                assert "Пожар" in str(app.query_one("#sc-fire").label)
+        finally:
+            await controller.stop()
