@@ -266,7 +266,7 @@ async def test_ui_speaks_the_site_language(tmp_path, audio_cache):
             async with app.run_test(size=(80, 24)) as pilot:
                 await app.connected.wait()
                 await app.refresh_status()
-                await until(pilot, lambda: mode in text_of(app, "#top"))
+                await until(pilot, lambda app=app, mode=mode: mode in text_of(app, "#top"))
                 assert idle in text_of(app, "#act-head")
                 # Scenario titles: Russian for both (they exist in kk and ru).
                 assert "Пожар" in str(app.query_one("#sc-fire").label)
