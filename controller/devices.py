@@ -223,14 +223,13 @@ class DeviceManager:
                         await self._check_readback(link)
                     elif not link.inputs:
                         await link.board.heartbeat()
-            except DeviceError as exc:
-                await self._lost(link, str(exc))
-                await asyncio.sleep(min(backoff, 2.0))
-                backoff = min(backoff * 2, 2.0)
-                continue
             except Exception as exc:  # noqa: BLE001 - supervision must never stop
-                log.exception("supervising %s", link.config.id)
-                await self._lost(link, f"{type(exc).__name__}: {exc}")
+                if isinstance(exc, DeviceError):
+                    reason = str(exc)
+                else:  # a bug: logged with its traceback, reported like a lost device
+                    log.exception("supervising %s", link.config.id)
+                    reason = f"{type(exc).__name__}: {exc}"
+                await self._lost(link, reason)
                 await asyncio.sleep(min(backoff, 2.0))
                 backoff = min(backoff * 2, 2.0)
                 continue
