@@ -272,3 +272,32 @@ async def test_ui_speaks_the_site_language(tmp_path, audio_cache):
                 assert "Пожар" in str(app.query_one("#sc-fire").label)
         finally:
             await controller.stop()
+
+
+async def test_briefing_and_drill_record_from_the_journal_browser(running):
+    from tui.app import BriefingScreen, DrillRecordScreen
+
+    controller, events = running
+    app = DabylApp(controller.server.path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.connected.wait()
+        act = await controller.engine.trigger("fire", source="operator", origin="t", drill=True)
+        controller.engine.clear(act.id, "t")
+        await pilot.press("j")
+        await until(pilot, lambda: isinstance(app.screen, JournalScreen))
+        await until(pilot, lambda: app.screen.query_one("#activations").row_count >= 1)
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, BriefingScreen))
+        app.screen.query_one("#person").value = "Ахметов Ерлан"
+        app.screen.query_one("#by").value = "Сейітов Бауыржан, имам"
+        app.screen.query_one("#kind").value = "unplanned"
+        await pilot.press("ctrl+s")
+        briefing = await events.wait("briefing")
+        assert briefing["person"] == "Ахметов Ерлан" and briefing["briefing"] == "unplanned"
+        await until(pilot, lambda: isinstance(app.screen, JournalScreen))
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, DrillRecordScreen))
+        app.screen.query_one("#participants").value = "17"
+        await pilot.press("ctrl+s")
+        record = await events.wait("drill_record", activation=act.id)
+        assert record["participants"] == 17

@@ -276,6 +276,50 @@ class DrillRecordScreen(ModalScreen[dict | None]):
                       "remarks": self.query_one("#remarks", Input).value.strip()})
 
 
+class BriefingScreen(ModalScreen[dict | None]):
+    """A briefing for section 1 of the Annex 2 journal."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("ctrl+s", "save", "Save")]
+
+    def __init__(self, app_: DabylApp) -> None:
+        super().__init__()
+        self.dapp = app_
+
+    def compose(self) -> ComposeResult:
+        s = self.dapp.s
+        with Vertical(classes="dialog"):
+            yield Label(s["briefing"], classes="title")
+            yield Label(s["person"])
+            yield Input(id="person")
+            yield Label(s["position"])
+            yield Input(id="position")
+            yield Label(s["briefing_kind"])
+            yield Select([(s["planned"], "planned"), (s["unplanned"], "unplanned")],
+                         value="planned", allow_blank=False, id="kind")
+            yield Label(s["instructor"])
+            yield Input(id="by")
+            with Horizontal(classes="buttons"):
+                yield Button(s["cancel"], id="no")
+                yield Button(s["save"], id="yes", variant="success")
+
+    @on(Button.Pressed)
+    def _answer(self, event: Button.Pressed) -> None:
+        if event.button.id == "yes":
+            self.action_save()
+        else:
+            self.dismiss(None)
+
+    def action_save(self) -> None:
+        person = self.query_one("#person", Input).value.strip()
+        by = self.query_one("#by", Input).value.strip()
+        if not person or not by:
+            self.notify(f"{self.dapp.s['person']}, {self.dapp.s['instructor']}", severity="error")
+            return
+        self.dismiss({"person": person, "by": by,
+                      "position": self.query_one("#position", Input).value.strip(),
+                      "kind": str(self.query_one("#kind", Select).value)})
+
+
 class JournalScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,j", "app.pop_screen", "Back"),
@@ -283,7 +327,15 @@ class JournalScreen(Screen[None]):
         Binding("d", "filter(False)", "Drills"),
         Binding("a", "filter(None)", "All"),
         Binding("e", "record", "Drill record"),
+        Binding("b", "briefing", "Briefing"),
     ]
+
+    def action_briefing(self) -> None:
+        async def done(answer: dict | None) -> None:
+            if answer and await self.dapp._request("briefing", **answer) is not None:
+                self.notify(self.dapp.s["saved"])
+
+        self.app.push_screen(BriefingScreen(self.dapp), done)
 
     def action_record(self) -> None:
         table = self.query_one("#activations", DataTable)

@@ -29,6 +29,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "role": "Role", "events": "Events", "audio": "Audio",
         "threat_raised": "RAISED THREAT LEVEL", "drill_record": "Drill record",
         "participants": "Number of participants", "remarks": "Remarks",
+        "briefing": "Briefing (Annex 2, section 1)", "person": "Name of the person instructed",
+        "position": "Position", "briefing_kind": "Kind", "planned": "planned",
+        "unplanned": "unplanned", "instructor": "Instructor: name and position",
     },
     "ru": {
         "QUIESCENT": "НОРМА", "ALARM": "ТРЕВОГА", "DRILL": "УЧЕБНАЯ", "FAULT": "НЕИСПРАВНОСТЬ",
@@ -58,6 +61,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "audio": "Звук", "threat_raised": "ПОВЫШЕННЫЙ УРОВЕНЬ УГРОЗЫ",
         "drill_record": "Итоги учения", "participants": "Количество участников",
         "remarks": "Замечания",
+        "briefing": "Инструктаж (приложение 2, раздел 1)",
+        "person": "Фамилия, имя, отчество инструктируемого", "position": "Должность",
+        "briefing_kind": "Вид инструктажа", "planned": "плановый", "unplanned": "внеплановый",
+        "instructor": "Кто проводил: фамилия, имя, должность",
     },
     "kk": {
         "QUIESCENT": "ТЫНЫШ", "ALARM": "ДАБЫЛ", "DRILL": "ОҚУ-ЖАТТЫҒУ", "FAULT": "АҚАУ",
@@ -87,6 +94,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "audio": "Дыбыс", "threat_raised": "ҚАУІП ДЕҢГЕЙІ ЖОҒАРЫ",
         "drill_record": "Жаттығу қорытындысы", "participants": "Қатысушылар саны",
         "remarks": "Ескертпелер",
+        "briefing": "Нұсқау (2-қосымша, 1-бөлім)",
+        "person": "Нұсқау алушының тегі, аты, әкесінің аты", "position": "Лауазымы",
+        "briefing_kind": "Нұсқау түрі", "planned": "жоспарлы", "unplanned": "жоспардан тыс",
+        "instructor": "Нұсқау жүргізген адам: тегі, аты, лауазымы",
     },
 }
 
