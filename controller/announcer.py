@@ -31,6 +31,12 @@ class Played:
     first_frame: float | None  # monotonic time the first block went to the output
 
 
+def site_voices(config: Config) -> dict[str, VoiceChoice]:
+    """The engine and voice that will speak each of the site's languages."""
+    return {lang: choose_voice(lang, config.audio.voices.get(lang, "auto"), config.voices_dir)
+            for lang in config.site.languages}
+
+
 class Announcer:
     def __init__(self, config: Config, library: Library, bus: EventBus, faults: FaultBook) -> None:
         self.config = config
@@ -47,11 +53,8 @@ class Announcer:
 
     # -- set-up -------------------------------------------------------------------
     def setup(self) -> None:
-        voices_dir = self.config.path(self.config.audio.cache_dir).parent / "voices"
-        for lang in self.languages:
-            spec = self.config.audio.voices.get(lang, "auto")
-            choice = choose_voice(lang, spec, voices_dir)
-            self.voices[lang] = choice
+        self.voices = site_voices(self.config)
+        for lang, choice in self.voices.items():
             key = f"voice:{lang}"
             if choice.engine is None:
                 self.faults.raise_(key, f"no speech for {lang}: tones only. " + "; ".join(choice.notes))

@@ -188,16 +188,14 @@ async def _device_lost(config_path: Path, rounds: int) -> list[float]:
 def _naive(config: Config, rounds: int) -> list[float]:
     """What a general home-automation setup does: synthesise when the alarm fires."""
     from audio.render import Renderer
-    from audio.tts import choose_voice
+    from controller.announcer import site_voices
     from controller.scenarios import load_library
 
     library = load_library(config.scenarios_dir, config)
     fire = library.get("fire")
     texts = tuple((lang, fire.text("public", lang, {})) for lang in config.site.languages)
     samples = []
-    voices_dir = config.path(config.audio.cache_dir).parent / "voices"
-    voices = {lang: choose_voice(lang, config.audio.voices.get(lang, "auto"), voices_dir)
-              for lang in config.site.languages}
+    voices = site_voices(config)
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as cache:
             renderer = Renderer(Path(cache), config.audio.sample_rate, config.audio.level_db,

@@ -428,11 +428,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = 0
     for warning in library.warnings:
         print(f"warning: {warning}")
-    from audio.tts import choose_voice
+    from controller.announcer import site_voices
 
-    voices_dir = config.path(config.audio.cache_dir).parent / "voices"
-    for lang in config.site.languages:
-        choice = choose_voice(lang, config.audio.voices.get(lang, "auto"), voices_dir)
+    for lang, choice in site_voices(config).items():
         print(f"voice {lang}: {choice.description}")
         for note in choice.notes:
             print(f"warning: voice {lang}: {note}")
@@ -503,12 +501,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_voices(args: argparse.Namespace) -> int:
-    from audio.tts import RECOMMENDED_PIPER, choose_voice
+    from audio.tts import RECOMMENDED_PIPER
+    from controller.announcer import site_voices
 
     config = _config(args)
-    voices_dir = config.path(config.audio.cache_dir).parent / "voices"
-    for lang in config.site.languages:
-        choice = choose_voice(lang, config.audio.voices.get(lang, "auto"), voices_dir)
+    voices_dir = config.voices_dir
+    for lang, choice in site_voices(config).items():
         print(f"{lang}: {choice.description}")
         for note in choice.notes:
             print(f"  note: {note}")

@@ -158,6 +158,11 @@ class Config(Strict):
         return p if p.is_absolute() else self.base_dir / p
 
     @property
+    def voices_dir(self) -> Path:
+        """Where Piper voices are looked for (beside the audio cache)."""
+        return self.path(self.audio.cache_dir).parent / "voices"
+
+    @property
     def scenarios_dir(self) -> Path:
         return self.path(self.scenarios)
 

@@ -166,32 +166,18 @@ class DeviceManager:
             for channel, on in list(link.desired.items()):
                 if link.commanded.get(channel) == on:
                     continue
-                name = self._output_name(link.config.id, channel)
+                event = {"output": self._output_name(link.config.id, channel),
+                         "device": link.config.id, "channel": channel, "on": on}
                 started = time.perf_counter()
                 try:
                     await link.board.set(channel, on)
                 except Exception as exc:  # noqa: BLE001 - DeviceError, or a bug: never stop
-                    self.bus.publish(
-                        "output",
-                        output=name,
-                        device=link.config.id,
-                        channel=channel,
-                        on=on,
-                        ok=False,
-                        error=str(exc),
-                    )
+                    self.bus.publish("output", **event, ok=False, error=str(exc))
                     await self._lost(link, str(exc))
                     break
                 link.commanded[channel] = on
-                self.bus.publish(
-                    "output",
-                    output=name,
-                    device=link.config.id,
-                    channel=channel,
-                    on=on,
-                    ok=True,
-                    latency_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+                self.bus.publish("output", **event, ok=True,
+                                 latency_ms=round((time.perf_counter() - started) * 1000, 2))
                 if link.online is not True:
                     await self._found(link)
             await self._notify(link)

@@ -172,14 +172,37 @@ class HeldScreen(ModalScreen[str | None]):
         self.dismiss(event.button.id)
 
 
-class FormScreen(ModalScreen[dict | None]):
-    """The caller form of Annex 4 §2 (item 13)."""
+class FormModal(ModalScreen[dict | None]):
+    """A form that answers a dict on Save (button or Ctrl+S) and None on Cancel/Escape.
+    Subclasses yield their fields and implement `action_save`."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("ctrl+s", "save", "Save")]
 
-    def __init__(self, app_: DabylApp, fields: list[dict[str, Any]]) -> None:
+    def __init__(self, app_: DabylApp) -> None:
         super().__init__()
         self.dapp = app_
+
+    def buttons(self) -> ComposeResult:
+        with Horizontal(classes="buttons"):
+            yield Button(self.dapp.s["cancel"], id="no")
+            yield Button(self.dapp.s["save"], id="yes", variant="success")
+
+    @on(Button.Pressed)
+    def _answer(self, event: Button.Pressed) -> None:
+        if event.button.id == "yes":
+            self.action_save()
+        else:
+            self.dismiss(None)
+
+    def action_save(self) -> None:
+        raise NotImplementedError
+
+
+class FormScreen(FormModal):
+    """The caller form of Annex 4 §2 (item 13)."""
+
+    def __init__(self, app_: DabylApp, fields: list[dict[str, Any]]) -> None:
+        super().__init__(app_)
         self.fields = fields
 
     def compose(self) -> ComposeResult:
@@ -193,16 +216,7 @@ class FormScreen(ModalScreen[dict | None]):
                     yield Select(options, id=f"f-{f['id']}")
                 else:
                     yield Input(id=f"f-{f['id']}")
-            with Horizontal(classes="buttons"):
-                yield Button(self.dapp.s["cancel"], id="no")
-                yield Button(self.dapp.s["save"], id="yes", variant="success")
-
-    @on(Button.Pressed)
-    def _answer(self, event: Button.Pressed) -> None:
-        if event.button.id != "yes":
-            self.dismiss(None)
-            return
-        self.action_save()
+            yield from self.buttons()
 
     def action_save(self) -> None:
         answers = {}
@@ -238,14 +252,11 @@ class HelpScreen(ModalScreen[None]):
             yield Static("\n".join(lines))
 
 
-class DrillRecordScreen(ModalScreen[dict | None]):
+class DrillRecordScreen(FormModal):
     """Participants and remarks of a drill (Annex 2, section 2)."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("ctrl+s", "save", "Save")]
-
     def __init__(self, app_: DabylApp, activation: str) -> None:
-        super().__init__()
-        self.dapp = app_
+        super().__init__(app_)
         self.activation = activation
 
     def compose(self) -> ComposeResult:
@@ -256,16 +267,7 @@ class DrillRecordScreen(ModalScreen[dict | None]):
             yield Input(id="participants", type="integer")
             yield Label(s["remarks"])
             yield Input(id="remarks")
-            with Horizontal(classes="buttons"):
-                yield Button(s["cancel"], id="no")
-                yield Button(s["save"], id="yes", variant="success")
-
-    @on(Button.Pressed)
-    def _answer(self, event: Button.Pressed) -> None:
-        if event.button.id == "yes":
-            self.action_save()
-        else:
-            self.dismiss(None)
+            yield from self.buttons()
 
     def action_save(self) -> None:
         value = self.query_one("#participants", Input).value.strip()
@@ -276,14 +278,8 @@ class DrillRecordScreen(ModalScreen[dict | None]):
                       "remarks": self.query_one("#remarks", Input).value.strip()})
 
 
-class BriefingScreen(ModalScreen[dict | None]):
+class BriefingScreen(FormModal):
     """A briefing for section 1 of the Annex 2 journal."""
-
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("ctrl+s", "save", "Save")]
-
-    def __init__(self, app_: DabylApp) -> None:
-        super().__init__()
-        self.dapp = app_
 
     def compose(self) -> ComposeResult:
         s = self.dapp.s
@@ -298,16 +294,7 @@ class BriefingScreen(ModalScreen[dict | None]):
                          value="planned", allow_blank=False, id="kind")
             yield Label(s["instructor"])
             yield Input(id="by")
-            with Horizontal(classes="buttons"):
-                yield Button(s["cancel"], id="no")
-                yield Button(s["save"], id="yes", variant="success")
-
-    @on(Button.Pressed)
-    def _answer(self, event: Button.Pressed) -> None:
-        if event.button.id == "yes":
-            self.action_save()
-        else:
-            self.dismiss(None)
+            yield from self.buttons()
 
     def action_save(self) -> None:
         person = self.query_one("#person", Input).value.strip()
@@ -411,7 +398,7 @@ class DabylApp(App[None]):
                         text-wrap: nowrap; text-overflow: ellipsis; content-align: left middle; }
     .dialog { width: 70; height: auto; max-height: 90%; border: thick $error; background: $surface;
               padding: 1 2; }
-    ConfirmScreen, TriggerScreen, HeldScreen, FormScreen, HelpScreen { align: center middle; }
+    ConfirmScreen, TriggerScreen, HeldScreen, FormModal, HelpScreen { align: center middle; }
     .title { text-style: bold; }
     .real-banner { background: red; color: white; text-style: bold; width: 100%;
                    content-align: center middle; }
