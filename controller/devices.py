@@ -392,6 +392,11 @@ class DeviceManager:
             for link in self.links.values()
         ]
 
+    def at_rest(self) -> bool:
+        """Every output is wished off and the boards have taken that state."""
+        return all(not on for link in self.links.values() for on in link.desired.values()) \
+            and all(link.in_sync for link in self.links.values())
+
     def output_states(self) -> dict[str, bool | None]:
         out = {}
         for name, o in self.outputs.items():

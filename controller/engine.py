@@ -31,7 +31,7 @@ from controller.devices import DeviceManager
 from controller.errors import RequestInvalid
 from controller.events import EventBus
 from controller.faults import FaultBook
-from controller.journal import Row, now_iso
+from controller.journal import Recovered, now_iso
 from controller.scenarios import Library, Scenario, zones_for
 from controller.tasks import TaskSet
 
@@ -61,6 +61,7 @@ class Activation:
     first_audio: float | None = None
     trigger_mono: float = field(default_factory=time.monotonic)
     ticks: dict[str, dict[int, str]] = field(default_factory=lambda: {r: {} for r in ROLES})
+    answers: dict[str, str] = field(default_factory=dict)
     resumed: bool = False
 
     @property
@@ -107,11 +108,11 @@ class Engine:
         devices.on_input = self._on_input
 
     # -- life cycle -----------------------------------------------------------------
-    async def start(self, previous: list[Row]) -> None:
+    async def start(self, recovered: Recovered) -> None:
         # Outputs to rest first, so nothing stays on from before the restart
         # unless the engine wants it.
         await self.devices.rest(timeout=3.0)
-        self._resume(previous)
+        self._resume(recovered)
         self._spawn(self._audio_loop(), "audio")
         self._refresh()
 
@@ -122,31 +123,25 @@ class Engine:
     def _spawn(self, coro, name: str):
         return self._tasks.spawn(coro, name)
 
-    def _resume(self, rows: list[Row]) -> None:
-        open_: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            if row.activation is None:
-                continue
-            if row.kind == "triggered":
-                open_[row.activation] = dict(row.data, _ts=row.ts)
-            elif row.kind in ("cleared", "declined"):
-                open_.pop(row.activation, None)
-            elif row.activation in open_:
-                if row.kind == "confirmed":
-                    open_[row.activation]["state"] = "active"
-                elif row.kind == "silenced":
-                    open_[row.activation]["silenced"] = True
-        if not open_:
+    def _resume(self, recovered: Recovered) -> None:
+        """Rebuild every activation that was open when the controller stopped, exactly
+        as it was: silenced or not, held or confirmed, ticks, form answers, and its
+        elapsed time counted from the original trigger."""
+        if not recovered.open_activations:
             return
-        last_ts = rows[-1].ts
-        gap = (datetime.now(UTC) - datetime.fromisoformat(last_ts)).total_seconds()
-        for act_id, data in open_.items():
+        last_ts = recovered.last_row.ts if recovered.last_row else now_iso()
+        now = datetime.now(UTC)
+        gap = (now - datetime.fromisoformat(last_ts)).total_seconds()
+        for act_id, rows in recovered.open_activations.items():
+            first = rows[0]
+            data = first.data
             try:
                 scenario = self.library.get(data["scenario"])
             except KeyError as exc:
                 self.faults.raise_(f"resume:{act_id}", f"cannot resume {act_id}: {exc}")
                 continue
             known = [z for z in data.get("zones", []) if z in self.config.zones]
+            age = max(0.0, (now - datetime.fromisoformat(first.ts)).total_seconds())
             self._order += 1
             act = Activation(
                 id=act_id,
@@ -156,12 +151,25 @@ class Engine:
                 drill=bool(data.get("drill", False)),
                 zones=known or zones_for(scenario, self.config, None),
                 parameters=data.get("parameters", {}),
-                started=data["_ts"],
+                started=first.ts,
                 order=self._order,
                 state=data.get("state", "active"),
-                silenced=bool(data.get("silenced", False)),
+                trigger_mono=time.monotonic() - age,
                 resumed=True,
             )
+            for row in rows[1:]:
+                if row.kind == "confirmed":
+                    act.state = "active"
+                elif row.kind == "silenced":
+                    act.silenced = True
+                elif row.kind == "checklist_tick" and row.data.get("role") in ROLES:
+                    role, item = row.data["role"], row.data.get("item")
+                    if row.data.get("done"):
+                        act.ticks[role][item] = row.data.get("ts", row.ts)
+                    else:
+                        act.ticks[role].pop(item, None)
+                elif row.kind == "form":
+                    act.answers.update(row.data.get("answers", {}))
             self.activations[act_id] = act
             self.bus.publish(
                 "resumed",
@@ -279,7 +287,16 @@ class Engine:
         return [act]
 
     def silence(self, activation_id: str | None, operator: str) -> list[str]:
+        """Silence one activation, or (without an id) everything: every activation and
+        any notice (all-clear, drill closing) that is playing or waiting."""
         done = []
+        if activation_id is None and (self._notices or (
+                self._playing is not None and self._playing.activation is None)):
+            self._notices.clear()
+            if self._playing is not None and self._playing.activation is None:
+                self._playing.cancelled = True
+                self.announcer.stop()
+            self.bus.publish("notices_silenced", operator=operator)
         for act in self._find(activation_id):
             if act.silenced:
                 continue
@@ -338,6 +355,7 @@ class Engine:
         unknown = sorted(set(answers) - fields)
         if unknown:
             raise RequestInvalid(f"form of {act.scenario.id!r} has no field {unknown[0]!r}")
+        act.answers.update(answers)
         self.bus.publish("form", act.id, answers=answers, operator=operator)
 
     def _end(
@@ -544,6 +562,10 @@ class Engine:
         await self.devices.apply(self.desired_outputs(), timeout=0.05)
 
     # -- status -------------------------------------------------------------------------
+    def busy(self) -> bool:
+        """Something is playing or waiting to be played."""
+        return self._playing is not None or bool(self._notices)
+
     def mode(self) -> str:
         if any(not a.drill for a in self.activations.values()):
             return "ALARM"
@@ -574,6 +596,7 @@ class Engine:
             "calls": act.scenario.calls,
             "playing": self._playing is not None and self._playing.activation is act,
             "ticks": {r: sorted(t) for r, t in act.ticks.items()},
+            "answers": act.answers,
             "resumed": act.resumed,
         }
 

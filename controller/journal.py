@@ -75,6 +75,44 @@ class Row:
         }
 
 
+@dataclass
+class Recovered:
+    """What a starting controller needs from history, and nothing more.
+
+    `open_activations` holds, for every activation that was neither cleared nor
+    declined, its own rows oldest first (the engine rebuilds silence, ticks, held or
+    confirmed state, form answers and elapsed time from them).
+    """
+
+    open_activations: dict[str, list[Row]]
+    last_row: Row | None = None
+    # The newest row other than a start: when the site was last seen running
+    # (scheduled runs due after it and before now were missed).
+    last_activity: Row | None = None
+    threat_level: str = "normal"
+
+
+def recover(rows: Iterable[Row]) -> Recovered:
+    """Recovered state from rows, oldest first."""
+    open_: dict[str, list[Row]] = {}
+    out = Recovered(open_)
+    for row in rows:
+        out.last_row = row
+        if row.kind != "controller_started":
+            out.last_activity = row
+        if row.kind == "threat_level":
+            out.threat_level = row.data.get("level", "normal")
+        if row.activation is None:
+            continue
+        if row.kind == "triggered":
+            open_[row.activation] = [row]
+        elif row.kind in TERMINAL_KINDS:
+            open_.pop(row.activation, None)
+        elif row.activation in open_:
+            open_[row.activation].append(row)
+    return out
+
+
 class JournalDamaged(Exception):
     """The journal file cannot be read as a journal."""
 
@@ -188,7 +226,7 @@ class Journal:
         self.damaged: str | None = None
 
     # -- life cycle -------------------------------------------------------
-    def open(self) -> list[Row]:
+    def open(self) -> Recovered:
         """Read what is there (for recovery) and start the writer.
 
         A damaged file is never overwritten: it is reported as a fault, and the
@@ -207,7 +245,7 @@ class Journal:
             self._set_fault(f"journal unusable, rows kept in memory: {exc}")
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
         self._thread.start()
-        return rows
+        return recover(rows)
 
     def _open_connection(self) -> None:
         conn = _connect(self.path)

@@ -24,7 +24,7 @@ from controller.engine import Engine
 from controller.errors import OperationFailed, RequestInvalid
 from controller.events import EventBus
 from controller.faults import FaultBook
-from controller.journal import Journal
+from controller.journal import Journal, Row
 from controller.scenarios import Library, load_library
 from controller.schedule import Schedule
 from controller.tasks import TaskSet
@@ -68,7 +68,7 @@ class Controller:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        previous = self.journal.open()
+        recovered = self.journal.open()
         if self.journal.damaged:
             self.faults.raise_("journal", f"journal unusable, rows kept in memory: {self.journal.damaged}")
         self.bus.publish("controller_started", version=VERSION, config=str(self.config.base_dir),
@@ -77,9 +77,9 @@ class Controller:
             self.bus.publish("warning", message=warning)
         await self.devices.start()
         await asyncio.to_thread(self.announcer.setup)
-        await self.engine.start(previous)
-        self._restore_threat_level(previous)
-        self._report_missed(previous)
+        await self.engine.start(recovered)
+        self.threat_level = recovered.threat_level
+        self._report_missed(recovered.last_activity)
         self.schedule.start()
         await self.server.start()
         self.ready.set()
@@ -100,15 +100,8 @@ class Controller:
     def _spawn(self, coro, name: str):
         return self._tasks.spawn(coro, name)
 
-    def _restore_threat_level(self, previous: list) -> None:
-        for row in reversed(previous):
-            if row.kind == "threat_level":
-                self.threat_level = row.data.get("level", "normal")
-                break
-
-    def _report_missed(self, previous: list) -> None:
+    def _report_missed(self, last: Row | None) -> None:
         """Runs that fell due while the controller was down: said, not skipped, not run late."""
-        last = next((r for r in reversed(previous) if r.kind != "controller_started"), None)
         if last is None:
             return
         since = datetime.fromisoformat(last.ts)

@@ -1,0 +1,127 @@
+"""Idle footprint: CPU share of one core and resident memory of `dabyl serve` and
+`dabyl run`, with the relay board in its own process as hardware would be, and the
+demo as shipped (the simulated board inside the controller's process)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+from controller.bench.common import BenchContext, Figure
+
+NAME = "idle"
+
+
+def _external_device(config_path: Path) -> tuple[Path, subprocess.Popen]:
+    """Run the site's simulated board in its own process and return a controller
+    config that talks to it."""
+    import tomli_w
+
+    sim = subprocess.Popen([sys.executable, "-m", "controller.cli", "--config", str(config_path),
+                            "simulate"], stdout=subprocess.PIPE, text=True)
+    assert sim.stdout is not None
+    sim.stdout.readline()  # "simulating …": it listens
+    data = tomllib.loads(config_path.read_text())
+    data["devices"][0]["simulate"] = False
+    path = config_path.with_name("controller.toml")
+    path.write_text(tomli_w.dumps(data))
+    return path, sim
+
+
+def idle(config_path: Path, command: str, seconds: float,
+         external: bool = True) -> dict[str, float]:
+    """CPU share of one core and resident memory of an idle controller process."""
+    import pty
+
+    sim = None
+    if external:
+        config_path, sim = _external_device(config_path)
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="80", LINES="24")
+    argv = [sys.executable, "-m", "controller.cli", "--config", str(config_path), command]
+    master = None
+    if command == "run":
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                start_new_session=True)
+        os.close(slave)
+    else:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env)
+    try:
+        sock = Path(tomllib.loads(config_path.read_text())["control"]["socket"])
+        deadline = time.monotonic() + 60
+        while not sock.exists() and time.monotonic() < deadline:
+            _drain_pty(master)
+            time.sleep(0.1)
+        # Let start-up work (pre-rendering, first polls) finish before measuring idle.
+        _settle(master, min(5.0, 2 * seconds))
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu0, t0 = _cpu(proc.pid), time.monotonic()
+        _settle(master, seconds)
+        cpu1, t1 = _cpu(proc.pid), time.monotonic()
+        return {"cpu_percent": round((cpu1 - cpu0) / ticks / (t1 - t0) * 100, 2),
+                "rss_mb": round(_rss_mb(proc.pid), 1)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if master is not None:
+            os.close(master)
+        if sim is not None:
+            sim.terminate()
+            sim.wait(10)
+
+
+def _drain_pty(master: int | None) -> None:
+    if master is None:
+        return
+    import select
+
+    while select.select([master], [], [], 0)[0]:
+        try:
+            if not os.read(master, 65536):
+                return
+        except OSError:
+            return
+
+
+def _settle(master: int | None, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        _drain_pty(master)
+        time.sleep(0.05)
+
+
+def _cpu(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(ctx: BenchContext) -> list[Figure]:
+    figures = []
+    for command in ("serve", "run"):
+        ext = idle(ctx.site(f"idle-{command}"), command, ctx.idle_seconds)
+        demo = idle(ctx.site(f"idle-demo-{command}"), command, ctx.idle_seconds,
+                    external=False)
+        figures += [
+            Figure(f"idle_{command}_cpu", f"idle `dabyl {command}`: CPU (device in its own process)",
+                   [ext["cpu_percent"]], 2.0, unit="%", target_is_max=True),
+            Figure(f"idle_{command}_rss", f"idle `dabyl {command}`: memory (RSS)",
+                   [ext["rss_mb"]], 150, unit="MB", target_is_max=True),
+        ]
+        ctx.notes.append(f"the demo as shipped (simulated board inside `dabyl {command}`): "
+                         f"{demo['cpu_percent']:.2f} % of one core, {demo['rss_mb']:.0f} MB")
+    return figures
