@@ -57,7 +57,8 @@ class Announcer:
         for lang, choice in self.voices.items():
             key = f"voice:{lang}"
             if choice.engine is None:
-                self.faults.raise_(key, f"no speech for {lang}: tones only. " + "; ".join(choice.notes))
+                self.faults.raise_(key, "voice_missing", language=lang,
+                                   notes="; ".join(choice.notes))
             self.bus.publish("voice", language=lang, voice=choice.description, notes=choice.notes)
         self.renderer = Renderer(
             self.config.path(self.config.audio.cache_dir),
@@ -75,7 +76,7 @@ class Announcer:
         )
         self.sink = sink
         if reason:
-            self.faults.raise_(AUDIO_FAULT, reason)
+            self.faults.raise_(AUDIO_FAULT, "audio_output", detail=reason)
 
     # -- what to say ----------------------------------------------------------------
     def _request(self, texts: dict[str, str], signal: str, label: str) -> Request:
@@ -197,7 +198,8 @@ class Announcer:
         except AudioUnavailable as exc:
             # Fall back so the alarm goes on being "heard" somewhere, and say so.
             wav_dir = self.config.path(self.config.audio.wav_dir)
-            self.faults.raise_(AUDIO_FAULT, f"{exc}; announcements go to WAV files in {wav_dir}")
+            self.faults.raise_(AUDIO_FAULT, "audio_output",
+                               detail=f"{exc}; announcements go to WAV files in {wav_dir}")
             self.sink.close()
             self.sink = WavSink(wav_dir, self.config.audio.wav_pace, self.config.audio.channels)
             return await asyncio.to_thread(self.sink.play, samples, rate, label, stop, started, on)

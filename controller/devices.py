@@ -105,9 +105,8 @@ class DeviceManager:
         try:
             await sim.start()
         except OSError as exc:
-            self.faults.raise_(
-                f"simulator:{device.id}", f"simulated board {device.id} cannot start: {exc}"
-            )
+            self.faults.raise_(f"simulator:{device.id}", "simulator_failed", device=device.id,
+                               error=str(exc))
             return
         self.simulators[device.id] = sim
 
@@ -241,8 +240,8 @@ class DeviceManager:
         ]
         key = f"readback:{link.config.id}"
         if wrong:
-            names = ", ".join(self._output_name(link.config.id, ch) for ch in wrong)
-            self.faults.raise_(key, f"{link.config.id}: outputs not as commanded: {names}")
+            names = [self._output_name(link.config.id, ch) for ch in wrong]
+            self.faults.raise_(key, "outputs_mismatch", device=link.config.id, outputs=names)
             for ch in wrong:
                 link.commanded.pop(ch, None)
             link.dirty.set()
@@ -256,7 +255,8 @@ class DeviceManager:
             link.online = False
             # Nothing is known about a board that went away: resend everything on return.
             link.commanded.clear()
-            self.faults.raise_(f"device:{link.config.id}", f"device {link.config.id} lost: {error}")
+            self.faults.raise_(f"device:{link.config.id}", "device_lost", device=link.config.id,
+                               error=error)
             self.bus.publish("device", device=link.config.id, online=False, error=error)
             await self._notify(link)
 
@@ -286,9 +286,7 @@ class DeviceManager:
                 state.active = raw
                 if raw:
                     state.stuck = True
-                    self.faults.raise_(
-                        f"input:{cfg.id}", f"input {cfg.id} is active at start (stuck or wired wrong)"
-                    )
+                    self.faults.raise_(f"input:{cfg.id}", "input_stuck", input=cfg.id)
                 continue
             if raw != state.raw:
                 state.raw, state.raw_since = raw, now

@@ -138,7 +138,8 @@ class Engine:
             try:
                 scenario = self.library.get(data["scenario"])
             except KeyError as exc:
-                self.faults.raise_(f"resume:{act_id}", f"cannot resume {act_id}: {exc}")
+                self.faults.raise_(f"resume:{act_id}", "resume_failed", activation=act_id,
+                                   error=str(exc))
                 continue
             known = [z for z in data.get("zones", []) if z in self.config.zones]
             age = max(0.0, (now - datetime.fromisoformat(first.ts)).total_seconds())
@@ -270,7 +271,8 @@ class Engine:
             try:
                 await self.trigger(cfg.scenario, source="input", origin=cfg.id, zones=cfg.zones)
             except RequestInvalid as exc:
-                self.faults.raise_(f"input:{cfg.id}", f"input {cfg.id} cannot trigger: {exc}")
+                self.faults.raise_(f"input:{cfg.id}", "input_cannot_trigger", input=cfg.id,
+                                   error=str(exc))
         elif not cfg.latching:
             for act in list(self.activations.values()):
                 if act.source == "input" and act.origin == cfg.id:

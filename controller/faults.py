@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller import messages
 from controller.events import EventBus
 from controller.journal import now_iso
 
@@ -13,15 +14,23 @@ from controller.journal import now_iso
 @dataclass
 class Fault:
     key: str
-    message: str
+    code: str
+    params: dict[str, Any]
     since: str
     since_mono: float = field(default_factory=time.monotonic)
     acknowledged: bool = False
 
+    @property
+    def message(self) -> str:
+        return messages.render(self.code, "en", self.params)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
+            "code": self.code,
+            "params": self.params,
             "message": self.message,
+            "text": messages.texts(self.code, self.params),
             "since": self.since,
             "acknowledged": self.acknowledged,
         }
@@ -32,12 +41,15 @@ class FaultBook:
         self.bus = bus
         self.active: dict[str, Fault] = {}
 
-    def raise_(self, key: str, message: str) -> None:
+    def raise_(self, key: str, code: str, **params: Any) -> None:
+        """Raise (or re-word) the fault `key`; `code` and `params` name its message in
+        controller/messages.py."""
         current = self.active.get(key)
-        if current is not None and current.message == message:
+        if current is not None and (current.code, current.params) == (code, params):
             return  # an outage is reported once, not at every poll
-        self.active[key] = Fault(key, message, now_iso())
-        self.bus.publish("fault", key=key, message=message)
+        fault = Fault(key, code, params, now_iso())
+        self.active[key] = fault
+        self.bus.publish("fault", key=key, code=code, params=params, message=fault.message)
 
     def clear(self, key: str, message: str = "") -> None:
         if self.active.pop(key, None) is not None:

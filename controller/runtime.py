@@ -62,7 +62,8 @@ class Controller:
         if loop is None or loop.is_closed():
             return
         if message:
-            loop.call_soon_threadsafe(self.faults.raise_, "journal", message)
+            loop.call_soon_threadsafe(lambda: self.faults.raise_("journal", "journal",
+                                                                 detail=message))
         else:
             loop.call_soon_threadsafe(self.faults.clear, "journal", "journal writes again")
 
@@ -70,7 +71,8 @@ class Controller:
         self._loop = asyncio.get_running_loop()
         recovered = self.journal.open()
         if self.journal.damaged:
-            self.faults.raise_("journal", f"journal unusable, rows kept in memory: {self.journal.damaged}")
+            self.faults.raise_("journal", "journal",
+                               detail=f"unusable, rows kept in memory: {self.journal.damaged}")
         self.bus.publish("controller_started", version=VERSION, config=str(self.config.base_dir),
                          site=self.config.site.name)
         for warning in self.library.warnings:
@@ -90,7 +92,7 @@ class Controller:
         try:
             count = await asyncio.to_thread(self.announcer.prerender)
         except Exception as exc:  # noqa: BLE001 - synthesis failure must not stop the controller
-            self.faults.raise_("audio:render", f"pre-rendering failed: {exc}")
+            self.faults.raise_("audio:render", "render_failed", error=str(exc))
             return
         finally:
             self.rendered.set()
@@ -111,10 +113,9 @@ class Controller:
             self.bus.publish("schedule_missed", entry=entry_id, action=entry.action,
                              scenario=entry.scenario, count=len(runs),
                              first=runs[0].isoformat(), last=runs[-1].isoformat())
-            what = f"{entry.action} {entry.scenario or ''}".strip()
-            self.faults.raise_(f"notice:missed:{entry_id}",
-                               f"scheduled {what} ({entry_id}) was missed {len(runs)}× while the "
-                               f"controller was down, last at {runs[-1]:%Y-%m-%d %H:%M}")
+            self.faults.raise_(f"notice:missed:{entry_id}", "schedule_missed",
+                               action=entry.action, scenario=entry.scenario or "",
+                               entry=entry_id, count=len(runs), last=f"{runs[-1]:%Y-%m-%d %H:%M}")
 
     async def _scheduled(self, entry) -> None:
         self.bus.publish("schedule_run", entry=entry.id, action=entry.action,
@@ -127,9 +128,11 @@ class Controller:
             elif entry.action == "selftest":
                 await self.selftest(f"schedule:{entry.id}")
             else:
-                self.faults.raise_(f"notice:reminder:{entry.id}", entry.text or entry.id)
+                self.faults.raise_(f"notice:reminder:{entry.id}", "reminder",
+                                   text=entry.text or entry.id)
         except Exception as exc:  # noqa: BLE001 - a schedule job must never die silently
-            self.faults.raise_(f"schedule:{entry.id}", f"scheduled {entry.id} failed: {exc}")
+            self.faults.raise_(f"schedule:{entry.id}", "schedule_failed", entry=entry.id,
+                               error=str(exc))
 
     async def stop(self) -> None:
         self.schedule.stop()

@@ -616,7 +616,8 @@ class DabylApp(App[None]):
         width = 23
         for f in st.get("faults", []):
             mark = "✓ " if f["acknowledged"] else "! "
-            message = f["message"] if len(f["message"]) <= width else f["message"][:width - 1] + "…"
+            shown = f.get("text", {}).get(st.get("ui_language", "kk")) or f["message"]
+            message = shown if len(shown) <= width else shown[:width - 1] + "…"
             faults.append(f" {mark}{message}\n",
                           style="dim" if f["acknowledged"] else "bold dark_orange")
         self.query_one("#faults", Static).update(faults)
