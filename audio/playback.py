@@ -1,18 +1,18 @@
 """Playback sinks: the sound card through sounddevice, or WAV files where there is none.
 
-`play` runs in a worker thread, writes small blocks (20 ms) and checks its stop
-flag between blocks, so silence, clear and preemption take effect within about
-one block plus the device's own latency. A WAV sink is never silent about itself:
-the caller raises a fault while it is in use.
+A sink takes 20 ms blocks. The sound card gets the mixed block (every lane on its own
+channels); the WAV sink keeps one file per announcement (what would have been played,
+with an index of start and end times) and is never silent about itself: whoever uses
+it raises a fault. Sinks run in the audio worker process (`audio.worker`), one thread
+per output, so nothing the controller does can delay a block.
 """
 
 from __future__ import annotations
 
 import csv
-import threading
 import time
 import wave
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,33 +25,51 @@ class AudioUnavailable(Exception):
     """The audio output cannot be opened or has failed."""
 
 
+@dataclass(eq=False)
+class Track:
+    """One announcement being played on some channels of an output."""
+
+    id: str
+    lane: str
+    label: str
+    samples: np.ndarray  # mono int16
+    channels: list[int] | None = None  # None: every channel of the output
+    pos: int = 0
+    stopped: bool = False
+    started_at: float | None = None
+    wav: object | None = field(default=None, repr=False)  # the WAV sink's open file
+
+    @property
+    def finished(self) -> bool:
+        return self.pos >= len(self.samples)
+
+
+def spread(samples: np.ndarray, channels: int, on: list[int] | None) -> np.ndarray:
+    """Mono samples spread onto `channels` output channels: silent where not `on`."""
+    if channels == 1:
+        return samples.reshape(-1, 1)
+    out = np.zeros((len(samples), channels), dtype=np.int16)
+    for ch in on if on is not None else range(channels):
+        if 0 <= ch < channels:
+            out[:, ch] = samples
+    return out
+
+
 class Sink:
     name = "sink"
+    description = ""
 
-    channels = 1
+    def __init__(self, rate: int, channels: int) -> None:
+        self.rate = rate
+        self.channels = channels
 
-    def play(
-        self,
-        samples: np.ndarray,
-        rate: int,
-        label: str,
-        stop: threading.Event,
-        started: Callable[[], None],
-        on: list[int] | None = None,
-    ) -> bool:
-        """Play mono samples on output channels `on` (all when None) until done (True)
-        or stopped (False). Raises AudioUnavailable."""
+    def write(self, block: np.ndarray, parts: list[tuple[Track, np.ndarray]]) -> None:
+        """Play one block: `block` is the mix (frames × channels, int16); `parts` are
+        each track's own mono samples in it. Raises AudioUnavailable."""
         raise NotImplementedError
 
-    def frames(self, samples: np.ndarray, on: list[int] | None) -> np.ndarray:
-        """Mono samples spread onto the sink's channels: silent where not `on`."""
-        if self.channels == 1:
-            return samples.reshape(-1, 1)
-        out = np.zeros((len(samples), self.channels), dtype=np.int16)
-        for ch in on if on is not None else range(self.channels):
-            if 0 <= ch < self.channels:
-                out[:, ch] = samples
-        return out
+    def end(self, track: Track, completed: bool) -> None:
+        """A track finished or was stopped."""
 
     def close(self) -> None:
         pass
@@ -61,14 +79,13 @@ class SoundDeviceSink(Sink):
     name = "sounddevice"
 
     def __init__(self, device: str | int | None, rate: int, channels: int = 1) -> None:
-        self.channels = channels
+        super().__init__(rate, channels)
         try:
             import sounddevice as sd
         except OSError as exc:  # PortAudio library missing
             raise AudioUnavailable(f"PortAudio is not available: {exc}") from None
         self._sd = sd
         self.device = None if device in ("default", "", None) else device
-        self.rate = rate
         try:
             sd.check_output_settings(device=self.device, samplerate=rate, channels=channels,
                                      dtype="int16")
@@ -90,29 +107,13 @@ class SoundDeviceSink(Sink):
                 raise AudioUnavailable(f"cannot open sound output: {exc}") from None
         return self._stream
 
-    def play(self, samples, rate, label, stop, started, on=None) -> bool:
-        if rate != self.rate:
-            raise AudioUnavailable(f"announcement rate {rate} differs from output {self.rate}")
+    def write(self, block, parts) -> None:
         stream = self._open()
-        block = max(1, int(self.rate * BLOCK_SECONDS))
-        frames = self.frames(samples, on)
-        first = True
         try:
-            for i in range(0, len(frames), block):
-                if stop.is_set():
-                    stream.abort()  # drop what is buffered: stop now, not later
-                    stream.start()
-                    return False
-                stream.write(np.ascontiguousarray(frames[i:i + block]))
-                if first:
-                    started()
-                    first = False
+            stream.write(np.ascontiguousarray(block))
         except Exception as exc:  # noqa: BLE001
             self.close()
             raise AudioUnavailable(f"sound output failed: {exc}") from None
-        if first:
-            started()
-        return True
 
     def close(self) -> None:
         if self._stream is not None:
@@ -127,73 +128,103 @@ class SoundDeviceSink(Sink):
 class WavSink(Sink):
     """Writes what would have been played, one file per announcement, with an index.
 
-    `pace` 1.0 takes as long as a sound card would (so stop and preemption behave
-    the same); 0 writes at once.
+    `pace` 1.0 takes as long as a sound card would (so stop and preemption behave the
+    same); 0 writes at once. The folder keeps at most `keep_mb` megabytes: the oldest
+    files go first (their index rows stay, marked as rotated out).
     """
 
     name = "wav"
 
-    def __init__(self, directory: Path, pace: float = 1.0, channels: int = 1) -> None:
-        self.channels = channels
+    def __init__(self, directory: Path, rate: int, channels: int = 1, pace: float = 1.0,
+                 keep_mb: float = 200.0) -> None:
+        super().__init__(rate, channels)
         self.directory = directory
         self.pace = pace
-        directory.mkdir(parents=True, exist_ok=True)
+        self.keep_bytes = int(keep_mb * 1024 * 1024)
         self.index = directory / "index.csv"
         self.description = str(directory)
-
-    def play(self, samples, rate, label, stop, started, on=None) -> bool:
-        stamp = datetime.now(UTC)
-        frames = self.frames(samples, on)
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)[:60]
-        path = self.directory / f"{stamp:%Y%m%dT%H%M%S_%f}Z-{safe}.wav"
-        block = max(1, int(rate * BLOCK_SECONDS))
-        written = 0
-        completed = True
-        t0 = time.monotonic()
+        self._due = 0.0
         try:
-            with wave.open(str(path), "wb") as wav:
-                wav.setnchannels(self.channels)
-                wav.setsampwidth(2)
-                wav.setframerate(rate)
-                for i in range(0, max(len(frames), 1), block):
-                    if stop.is_set():
-                        completed = False
-                        break
-                    chunk = frames[i:i + block]
-                    wav.writeframes(np.ascontiguousarray(chunk).astype(np.int16).tobytes())
-                    if i == 0:
-                        started()
-                    written += len(chunk)
-                    if self.pace > 0:
-                        due = t0 + written / rate / self.pace
-                        delay = due - time.monotonic()
-                        if delay > 0 and stop.wait(delay):
-                            completed = False
-                            break
-            ended = datetime.now(UTC)
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AudioUnavailable(f"cannot use {directory}: {exc}") from None
+
+    def write(self, block, parts) -> None:
+        for track, mono in parts:
+            try:
+                if track.wav is None:
+                    self._open(track)
+                assert track.wav is not None
+                track.wav[0].writeframes(spread(mono, self.channels, track.channels).tobytes())
+                track.wav[2] += len(mono)
+            except (OSError, wave.Error, EOFError) as exc:
+                self._drop(track)
+                raise AudioUnavailable(f"cannot write {self.directory}: {exc}") from None
+        if self.pace > 0:
+            # Take as long as a sound card would, measured from the first block.
+            now = time.monotonic()
+            self._due = max(self._due, now) + len(block) / self.rate / self.pace
+            delay = self._due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    def _open(self, track: Track) -> None:
+        stamp = datetime.now(UTC)
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in track.label)[:60]
+        path = self.directory / f"{stamp:%Y%m%dT%H%M%S_%f}Z-{safe}.wav"
+        wav = wave.open(str(path), "wb")
+        wav.setnchannels(self.channels)
+        wav.setsampwidth(2)
+        wav.setframerate(self.rate)
+        track.wav = [wav, path, 0, stamp]
+
+    def _drop(self, track: Track) -> None:
+        if track.wav is not None:
+            try:
+                track.wav[0].close()
+            except (OSError, wave.Error):
+                pass
+            track.wav = None
+
+    def end(self, track: Track, completed: bool) -> None:
+        if track.wav is None:
+            return
+        wav, path, frames, stamp = track.wav
+        self._drop(track)
+        try:
             new = not self.index.exists()
             with self.index.open("a", newline="") as fh:
                 w = csv.writer(fh)
                 if new:
                     w.writerow(["start_utc", "end_utc", "file", "label", "seconds", "completed",
-                                "channels"])
-                w.writerow([stamp.isoformat(), ended.isoformat(), path.name, label,
-                            round(written / rate, 3), completed,
-                            " ".join(map(str, on if on is not None else range(self.channels)))])
+                                "channels", "lane"])
+                on = track.channels if track.channels is not None else range(self.channels)
+                w.writerow([stamp.isoformat(), datetime.now(UTC).isoformat(), path.name,
+                            track.label, round(frames / self.rate, 3), completed,
+                            " ".join(map(str, on)), track.lane])
+            self._rotate()
         except OSError as exc:
-            raise AudioUnavailable(f"cannot write {path}: {exc}") from None
-        return completed
+            raise AudioUnavailable(f"cannot write {self.index}: {exc}") from None
+
+    def _rotate(self) -> None:
+        files = sorted(self.directory.glob("*.wav"))
+        sizes = [(f, f.stat().st_size) for f in files]
+        total = sum(size for _, size in sizes)
+        for f, size in sizes:
+            if total <= self.keep_bytes:
+                break
+            f.unlink(missing_ok=True)
+            total -= size
 
 
-def open_sink(
-    output: str | int, rate: int, wav_dir: Path, pace: float, channels: int = 1
-) -> tuple[Sink, str | None]:
+def open_sink(output: str | int, rate: int, channels: int, wav_dir: Path, pace: float,
+              keep_mb: float) -> tuple[Sink, str | None]:
     """The configured sound output, or the WAV sink and the reason it is used."""
     if output == "wav":
-        return (WavSink(wav_dir, pace, channels),
+        return (WavSink(wav_dir, rate, channels, pace, keep_mb),
                 f"audio goes to WAV files in {wav_dir} (configured)")
     try:
         return SoundDeviceSink(output, rate, channels), None
     except AudioUnavailable as exc:
-        return (WavSink(wav_dir, pace, channels),
+        return (WavSink(wav_dir, rate, channels, pace, keep_mb),
                 f"no sound output ({exc}); announcements go to WAV files in {wav_dir}")

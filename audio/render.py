@@ -77,7 +77,10 @@ class Renderer:
         self.level_db = level_db
         self.pause = pause
         self.voices = voices
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # reported when an announcement cannot be stored; speech still plays
 
     @property
     def target_dbfs(self) -> float:
@@ -121,11 +124,8 @@ class Renderer:
         seg = _level(seg, self.target_dbfs)
         return np.frombuffer(seg.raw_data, dtype=np.int16)
 
-    def render(self, request: Request) -> Announcement:
-        hit = self.cached(request)
-        if hit is not None:
-            return hit
-        key = self.key(request)
+    def compose(self, request: Request) -> np.ndarray:
+        """The announcement's samples, synthesised now, in memory (nothing is written)."""
         parts: list[AudioSegment] = []
         if request.signal != "none":
             parts.append(_segment(self.signal(request.signal), self.rate))
@@ -144,17 +144,30 @@ class Renderer:
             parts.append(_segment(self.signal("chime"), self.rate))
         whole = sum(parts[1:], parts[0])
         whole = whole.set_frame_rate(self.rate).set_channels(1).set_sample_width(2)
+        return np.frombuffer(whole.raw_data, dtype=np.int16)
+
+    def store(self, request: Request, samples: np.ndarray) -> Announcement:
+        """Put composed samples into the cache (the folder is made again if it went
+        away). Raises OSError when the cache cannot be written."""
+        key = self.key(request)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
         path = self.cache_dir / f"{key}.wav"
         tmp = path.with_suffix(".tmp")
         with wave.open(str(tmp), "wb") as wav:
             wav.setnchannels(1)
             wav.setsampwidth(2)
             wav.setframerate(self.rate)
-            wav.writeframes(whole.raw_data)
+            wav.writeframes(np.ascontiguousarray(samples, dtype=np.int16).tobytes())
         tmp.replace(path)
-        duration = len(whole) / 1000
+        duration = len(samples) / self.rate
         voices = self.voice_ids(request)
         meta = {"duration": duration, "voices": voices, "label": request.label,
                 "texts": request.texts, "signal": request.signal}
         (self.cache_dir / f"{key}.json").write_text(json.dumps(meta, ensure_ascii=False))
         return Announcement(key, path, self.rate, duration, voices)
+
+    def render(self, request: Request) -> Announcement:
+        hit = self.cached(request)
+        if hit is not None:
+            return hit
+        return self.store(request, self.compose(request))

@@ -82,6 +82,9 @@ class Output(Strict):
 class Zone(Strict):
     outputs: list[Name] = Field(min_length=1)
     staff: bool = False
+    # The audio lane that feeds this zone's loudspeakers, and the channel of that
+    # lane's sound output the zone's amplifier listens to.
+    lane: Name = "main"
     audio_channel: int = Field(default=0, ge=0, le=63)
     title: str = ""
 
@@ -98,6 +101,21 @@ class PanicInput(Strict):
     title: str = ""
 
 
+class Lane(Strict):
+    """An audio lane: one announcement at a time, on its own sound output (or on its
+    own channels of a multichannel output shared with other lanes). Lanes play at the
+    same time: the office hears the staff message while the hall hears the public one."""
+
+    # The sound output (device name or index); by default the [audio] output.
+    output: str | int | None = None
+    # Channels of that output (by default [audio] channels).
+    channels: int | None = Field(default=None, ge=1, le=64)
+    # Amplifier outputs that must be on for this lane to be heard (by default every
+    # output of kind "amplifier").
+    amplifiers: list[Name] | None = None
+    title: str = ""
+
+
 class Audio(Strict):
     output: str | int = "default"
     sample_rate: int = Field(default=22050, ge=8000, le=96000)
@@ -109,7 +127,14 @@ class Audio(Strict):
     wav_dir: str = ".dabyl/wav"
     # 1.0 paces the WAV sink like a sound card; 0 writes as fast as possible (tests).
     wav_pace: float = Field(default=1.0, ge=0, le=100)
+    # The WAV folder keeps at most this many megabytes (oldest files go first).
+    wav_keep_mb: float = Field(default=200.0, gt=0, le=100000)
     pause: float = Field(default=0.8, ge=0, le=10)
+    # Sound starts when a lane's zone and amplifier relays are acknowledged, or after
+    # this many seconds with a fault (a loudspeaker left off is a silent alarm).
+    relay_wait: float = Field(default=0.5, ge=0, le=5)
+    # Lanes besides "main" (which always exists and plays on `output`).
+    lanes: dict[Name, Lane] = Field(default_factory=dict)
 
 
 class Drill(Strict):
@@ -165,6 +190,26 @@ class Config(Strict):
     @property
     def scenarios_dir(self) -> Path:
         return self.path(self.scenarios)
+
+    def lanes(self) -> dict[str, Lane]:
+        """Every audio lane: "main" and those configured."""
+        return {"main": Lane(), **self.audio.lanes}
+
+    def lane_output(self, lane: str) -> str | int:
+        configured = self.lanes()[lane].output
+        return self.audio.output if configured is None else configured
+
+    def output_channels(self, output: str | int) -> int:
+        """Channels of a sound output: the largest any lane on it asks for."""
+        counts = [lane.channels or self.audio.channels for name, lane in self.lanes().items()
+                  if self.lane_output(name) == output]
+        return max(counts or [self.audio.channels])
+
+    def lane_amplifiers(self, lane: str) -> list[str]:
+        chosen = self.lanes()[lane].amplifiers
+        if chosen is not None:
+            return list(chosen)
+        return [n for n, o in self.outputs.items() if o.kind == "amplifier"]
 
     def staff_zones(self) -> list[str]:
         return [name for name, zone in self.zones.items() if zone.staff]
@@ -277,15 +322,36 @@ def cross_check(config: Config, source: str) -> list[str]:
             )
         used.setdefault(key, name)
 
+    lanes = config.lanes()
+    channel_users: dict[tuple[str, int], str] = {}
     for name, zone in config.zones.items():
-        if zone.audio_channel >= config.audio.channels:
-            problems.append(
-                f"{source}: zones.{name}.audio_channel: channel {zone.audio_channel} does not "
-                f"exist (audio.channels = {config.audio.channels})"
-            )
         for j, out in enumerate(zone.outputs):
             if out not in config.outputs:
                 problems.append(f"{source}: zones.{name}.outputs[{j}]: unknown output {out!r}")
+        if zone.lane not in lanes:
+            problems.append(f"{source}: zones.{name}.lane: unknown lane {zone.lane!r} "
+                            f"(lanes: {', '.join(lanes)})")
+            continue
+        output = config.lane_output(zone.lane)
+        channels = config.output_channels(output)
+        if zone.audio_channel >= channels:
+            problems.append(
+                f"{source}: zones.{name}.audio_channel: channel {zone.audio_channel} does not "
+                f"exist (the sound output of lane {zone.lane!r} has {channels})"
+            )
+        key = (str(output), zone.audio_channel)
+        other = channel_users.setdefault(key, zone.lane)
+        if other != zone.lane:
+            problems.append(
+                f"{source}: zones.{name}.audio_channel: channel {zone.audio_channel} of "
+                f"{output!r} already carries lane {other!r}; lanes sharing an output need "
+                "channels of their own"
+            )
+    for lane_name, lane in config.audio.lanes.items():
+        for j, out in enumerate(lane.amplifiers or []):
+            if out not in config.outputs:
+                problems.append(f"{source}: audio.lanes.{lane_name}.amplifiers[{j}]: "
+                                f"unknown output {out!r}")
     if not config.zones:
         problems.append(f"{source}: zones: at least one zone is needed")
 

@@ -121,8 +121,10 @@ class DeviceManager:
         return self._tasks.spawn(coro, name)
 
     # -- outputs ------------------------------------------------------------------
-    async def apply(self, desired: dict[str, bool], timeout: float | None = None) -> bool:
+    async def apply(self, desired: dict[str, bool], owners: dict[str, list[str]] | None = None,
+                    timeout: float | None = None) -> bool:
         """Make outputs (by name) take these states; True when all boards confirm.
+        `owners` says which activations want each output on.
 
         With a timeout, returns False when a board is slower; its worker goes on.
         """
@@ -143,6 +145,42 @@ class DeviceManager:
         except TimeoutError:
             return False
         return all(results)
+
+    async def settled(self, names: list[str], timeout: float) -> list[str]:
+        """Wait until the boards have taken the wished state of these outputs; returns
+        the names not confirmed within `timeout` (a lost board confirms nothing)."""
+        links = {self.outputs[n].device: self.links[self.outputs[n].device]
+                 for n in names if n in self.outputs}
+
+        def unconfirmed() -> list[str]:
+            out = []
+            for name in names:
+                o = self.outputs.get(name)
+                if o is None:
+                    continue
+                link = self.links[o.device]
+                if link.online is False or link.commanded.get(o.channel) != link.desired.get(
+                        o.channel, False):
+                    out.append(name)
+            return out
+
+        try:
+            async with asyncio.timeout(timeout):
+                while unconfirmed() and all(link.online is not False for link in links.values()):
+                    waiters = [asyncio.ensure_future(self._changed(link))
+                               for link in links.values()]
+                    try:
+                        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        for waiter in waiters:
+                            waiter.cancel()
+        except TimeoutError:
+            pass
+        return unconfirmed()
+
+    async def _changed(self, link: BoardLink) -> None:
+        async with link.synced:
+            await link.synced.wait()
 
     async def _wait_synced(self, link: BoardLink) -> bool:
         async with link.synced:

@@ -1,23 +1,40 @@
 """The engine: turns triggers into activations, decides what every output and
 loudspeaker does, and journals each step.
 
-Rules (SPEC §5):
+Rules (SPEC §5; the README's "How the engine decides" says the same for people):
 - An activation goes active (or held) → cleared; it is latched until an operator
   clears it, or, for drills, until its own repetitions end.
 - Re-triggering a scenario that is not cleared returns the same activation.
-- A higher-priority activation takes the zones it shares with a lower one; the
-  lower one is suspended, not lost, and resumes when the higher clears.
-- During a lockdown (`shelter`), an evacuation from an automatic source is held
-  for an operator's confirmation and the staff zones are told at once.
+- Each zone is held by the highest-ranked activation that speaks there: active, not
+  silenced, with something to say. A silenced activation never holds a zone against
+  one that is not: silence stops that sound, never all sound. The others are
+  suspended, not lost, and resume when the zone is free.
+- During a lockdown (`shelter`), an evacuation from an automatic source is held for
+  an operator's confirmation and the staff zones are told at once. An operator's
+  evacuation (confirmed, or triggered by an operator during the lockdown) wins over
+  the lockdown: it takes its zones, `lock` outputs are released while any evacuation
+  holds a zone, and the lockdown is suspended, not gone.
+- Silent activations (phone and written threats) speak nowhere and are never
+  "suspended"; they keep their zones' all-clear back until they end.
+- Each zone belongs to an audio lane; lanes play at the same time. Within a lane,
+  activations take turns announcement by announcement, so none waits for more than
+  one other. A drill says it is a drill before every cycle.
+- Notices: the held-evacuation notice plays at the next pause in its lane and is
+  dropped the moment its evacuation is decided; the all-clear and the drill closing
+  go only to zones no open activation covers, and stop the moment one does. A new
+  activation cuts any notice in its lanes at once.
 - Silence stops audio and sounders and keeps the alarm; clear ends it with the
   all-clear message and puts outputs at rest.
 - At start every output goes to rest, then activations that were open when the
   process died are resumed, and the gap is journaled.
+- Supervision: whenever a lane should be heard, sound frames must reach its sink; if
+  none do for 2 s, a fault names the activation and the player is restarted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -25,7 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from audio.render import Request
-from controller.announcer import Announcer
+from controller.announcer import Announcer, Playback, Played
 from controller.config import Config, PanicInput
 from controller.devices import DeviceManager
 from controller.errors import RequestInvalid
@@ -37,6 +54,21 @@ from controller.tasks import TaskSet
 
 AUTOMATIC_SOURCES = ("input", "schedule")
 ROLES = ("leader", "staff")
+STALL_SECONDS = 2.0
+WATCH_PERIOD = 0.25
+log = logging.getLogger("dabyl.engine")
+
+
+@dataclass
+class LaneProgress:
+    """Where an activation is in its announcements on one lane."""
+
+    part: int = 0
+    repetitions: int = 0
+    pause_until: float = 0.0
+    closing_done: bool = False
+    done: bool = False
+    last_played: float = 0.0
 
 
 @dataclass
@@ -52,33 +84,61 @@ class Activation:
     order: int
     state: str = "active"  # active | held | cleared
     silenced: bool = False
-    preamble_done: bool = False
-    repetitions: int = 0
-    part: int = 0
-    pause_until: float = 0.0
-    audio_done: bool = False
-    closing_done: bool = False
+    # An operator's evacuation during a lockdown: it wins over the lockdown.
+    overrides_lockdown: bool = False
     first_audio: float | None = None
     trigger_mono: float = field(default_factory=time.monotonic)
     ticks: dict[str, dict[int, str]] = field(default_factory=lambda: {r: {} for r in ROLES})
     answers: dict[str, str] = field(default_factory=dict)
+    progress: dict[str, LaneProgress] = field(default_factory=dict)
     resumed: bool = False
 
     @property
     def priority(self) -> int:
         return self.scenario.priority
 
-    def rank(self) -> tuple[int, int]:
-        return (self.priority, -self.order)
+    @property
+    def speaks(self) -> bool:
+        """Wants loudspeakers now: active, not silenced, with something to say."""
+        return self.state == "active" and not self.silenced and not self.scenario.silent
+
+    def rank(self) -> tuple[bool, int, int]:
+        return (self.overrides_lockdown, self.priority, -self.order)
+
+    def lane(self, lane: str) -> LaneProgress:
+        return self.progress.setdefault(lane, LaneProgress())
 
 
-@dataclass
+@dataclass(eq=False)
 class Step:
+    lane: str
     activation: Activation | None
     request: Request
     zones: list[str]
-    kind: str  # preamble | public | staff | closing | notice | all_clear
+    kind: str  # preamble | marker | public | staff | closing | notice | all_clear
+    about: str | None = None  # the activation a notice is about
     cancelled: bool = False
+    dropped: bool = False  # silenced by an operator: never requeued
+    started_gen: int = 0
+    playback: Playback = field(default_factory=Playback)
+
+    @property
+    def notice(self) -> bool:
+        return self.activation is None
+
+
+@dataclass(eq=False)
+class Lane:
+    id: str
+    zones: list[str]
+    amplifiers: list[str]
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    playing: Step | None = None
+    routed: list[str] = field(default_factory=list)
+    notices: list[Step] = field(default_factory=list)
+    expect_since: float | None = None
+    stalled_at: float | None = None
+    routing_until: float = 0.0
 
 
 class Engine:
@@ -99,10 +159,13 @@ class Engine:
         self.announcer = announcer
         self.activations: dict[str, Activation] = {}
         self._order = 0
-        self._notices: list[Step] = []
-        self._routed: list[str] = []
-        self._playing: Step | None = None
-        self._wake = asyncio.Event()
+        # Bumped by every new activation: a notice started before it yields to it.
+        self._generation = 0
+        self.lanes: dict[str, Lane] = {
+            name: Lane(name, [z for z, zone in config.zones.items() if zone.lane == name],
+                       [a for a in config.lane_amplifiers(name) if a in config.outputs])
+            for name in config.lanes()
+        }
         self._tasks = TaskSet()
         self.outputs_settled = asyncio.Event()
         devices.on_input = self._on_input
@@ -113,12 +176,21 @@ class Engine:
         # unless the engine wants it.
         await self.devices.rest(timeout=3.0)
         self._resume(recovered)
-        self._spawn(self._audio_loop(), "audio")
+        for lane in self.lanes.values():
+            self._tasks.supervise(lambda lane=lane: self._lane_loop(lane), f"lane-{lane.id}",
+                                  self._task_crashed)
+        self._tasks.supervise(self._watchdog, "audio-watchdog", self._task_crashed)
         self._refresh()
 
     async def stop(self) -> None:
-        self.announcer.stop()
+        for lane in self.lanes.values():
+            if lane.playing is not None:
+                lane.playing.playback.stop()
         await self._tasks.cancel_all()
+
+    def _task_crashed(self, name: str, exc: BaseException) -> None:
+        self.faults.raise_(f"task:{name}", "task_restarted", task=name,
+                           error=f"{type(exc).__name__}: {exc}")
 
     def _spawn(self, coro, name: str):
         return self._tasks.spawn(coro, name)
@@ -155,12 +227,15 @@ class Engine:
                 started=first.ts,
                 order=self._order,
                 state=data.get("state", "active"),
+                overrides_lockdown=bool(data.get("overrides_lockdown", False)),
                 trigger_mono=time.monotonic() - age,
                 resumed=True,
             )
             for row in rows[1:]:
                 if row.kind == "confirmed":
                     act.state = "active"
+                    act.overrides_lockdown = act.overrides_lockdown or bool(
+                        row.data.get("overrides_lockdown", False))
                 elif row.kind == "silenced":
                     act.silenced = True
                 elif row.kind == "checklist_tick" and row.data.get("role") in ROLES:
@@ -182,6 +257,10 @@ class Engine:
             )
 
     # -- triggers ---------------------------------------------------------------------
+    def _lockdown(self) -> bool:
+        return any(a.scenario.kind == "shelter" and a.state == "active"
+                   for a in self.activations.values())
+
     async def trigger(
         self,
         scenario_id: str,
@@ -191,6 +270,7 @@ class Engine:
         drill: bool = False,
         zones: list[str] | None = None,
         parameters: dict[str, str] | None = None,
+        note: str | None = None,
     ) -> Activation:
         try:
             scenario = self.library.get(scenario_id)
@@ -226,17 +306,18 @@ class Engine:
             started=now_iso(),
             order=self._order,
         )
+        lockdown = self._lockdown()
+        evacuation = scenario.kind == "evacuate"
         hold = (
-            scenario.kind == "evacuate"
+            evacuation
             and source in AUTOMATIC_SOURCES
             and self.config.engine.hold_automatic_evacuation_during_lockdown
-            and any(
-                a.scenario.kind == "shelter" and a.state == "active"
-                for a in self.activations.values()
-            )
+            and lockdown
         )
         act.state = "held" if hold else "active"
+        act.overrides_lockdown = evacuation and lockdown and source == "operator"
         self.activations[act.id] = act
+        extra: dict[str, Any] = {"note": note} if note else {}
         self.bus.publish(
             "triggered",
             act.id,
@@ -250,6 +331,8 @@ class Engine:
             parameters=params,
             priority=scenario.priority,
             state=act.state,
+            overrides_lockdown=act.overrides_lockdown,
+            **extra,
         )
         if hold:
             self.bus.publish(
@@ -258,18 +341,22 @@ class Engine:
                 reason="evacuation from an automatic source during a lockdown "
                 "waits for an operator's confirmation",
             )
-            staff = [z for z in self.config.staff_zones()]
-            if staff:
-                self._queue_notice(
-                    Step(None, self.announcer.shared_request("held_evacuation"), staff, "notice")
-                )
+            request = self.announcer.shared_request("held_evacuation")
+            for lane in self.lanes.values():
+                staff = [z for z in lane.zones if self.config.zones[z].staff]
+                if staff:
+                    self._queue_notice(Step(lane.id, None, request, staff, "notice",
+                                            about=act.id))
+        else:
+            self._generation += 1
         self._refresh()
         return act
 
-    async def _on_input(self, cfg: PanicInput, active: bool) -> None:
+    async def _on_input(self, cfg: PanicInput, active: bool, at_start: bool = False) -> None:
         if active:
             try:
-                await self.trigger(cfg.scenario, source="input", origin=cfg.id, zones=cfg.zones)
+                await self.trigger(cfg.scenario, source="input", origin=cfg.id, zones=cfg.zones,
+                                   note="active at start" if at_start else None)
             except RequestInvalid as exc:
                 self.faults.raise_(f"input:{cfg.id}", "input_cannot_trigger", input=cfg.id,
                                    error=str(exc))
@@ -292,13 +379,18 @@ class Engine:
         """Silence one activation, or (without an id) everything: every activation and
         any notice (all-clear, drill closing) that is playing or waiting."""
         done = []
-        if activation_id is None and (self._notices or (
-                self._playing is not None and self._playing.activation is None)):
-            self._notices.clear()
-            if self._playing is not None and self._playing.activation is None:
-                self._playing.cancelled = True
-                self.announcer.stop()
-            self.bus.publish("notices_silenced", operator=operator)
+        if activation_id is None:
+            dropped = False
+            for lane in self.lanes.values():
+                if lane.notices:
+                    lane.notices.clear()
+                    dropped = True
+                if lane.playing is not None and lane.playing.notice:
+                    lane.playing.dropped = True
+                    self._cut(lane.playing)
+                    dropped = True
+            if dropped:
+                self.bus.publish("notices_silenced", operator=operator)
         for act in self._find(activation_id):
             if act.silenced:
                 continue
@@ -321,7 +413,10 @@ class Engine:
         if act.state != "held":
             raise RequestInvalid(f"{act.id} is not waiting for confirmation")
         act.state = "active"
-        self.bus.publish("confirmed", act.id, operator=operator)
+        act.overrides_lockdown = act.scenario.kind == "evacuate" and self._lockdown()
+        self._generation += 1
+        self.bus.publish("confirmed", act.id, operator=operator,
+                         overrides_lockdown=act.overrides_lockdown)
         self._refresh()
 
     def decline(self, activation_id: str, operator: str) -> None:
@@ -371,89 +466,132 @@ class Engine:
         act.state = "cleared"
         self.bus.publish(kind, act.id, source=source, by=who, reason=reason,
                          duration_s=round(time.monotonic() - act.trigger_mono, 3))
-        if self._playing is not None and self._playing.activation is act:
-            self.announcer.stop()
+        for lane in self.lanes.values():
+            # Notices about it are stale now (a held evacuation that was decided).
+            lane.notices = [n for n in lane.notices if n.about != act.id]
         if announce and not act.scenario.silent and not was_held:
-            zones = self._free_zones(act.zones)
-            if zones:
-                if act.drill and not act.closing_done:
-                    req = self.announcer.shared_request("drill_closing")
-                elif not act.drill:
-                    req = self.announcer.shared_request("all_clear")
-                else:
-                    req = None
-                if req is not None:
-                    self._queue_notice(Step(None, req, zones, "all_clear"))
+            # The all-clear (or a drill's closing, if it did not close itself) goes to
+            # its zones once no open activation covers them.
+            closed = bool(act.progress) and all(p.closing_done for p in act.progress.values())
+            name = ("drill_closing" if not closed else None) if act.drill else "all_clear"
+            if name is not None:
+                request = self.announcer.shared_request(name)
+                for lane in self.lanes.values():
+                    zones = [z for z in act.zones if z in lane.zones]
+                    if zones:
+                        self._queue_notice(Step(lane.id, None, request, zones,
+                                                "all_clear" if name == "all_clear" else "closing"))
+        if self.activations:
+            # The console's attention goes back to what is still open.
+            top = max(self.activations.values(), key=Activation.rank)
+            self.bus.publish("still_open", top.id, journal=False,
+                             open=[a.id for a in sorted(self.activations.values(),
+                                                        key=Activation.rank, reverse=True)])
 
     def _queue_notice(self, step: Step) -> None:
-        """One pending notice per message: clearing three alarms at once gives one
-        all-clear to all their zones, not three in a row."""
-        for pending in self._notices:
-            if pending.request == step.request and pending.kind == step.kind:
+        """One pending notice per message and lane: clearing three alarms at once gives
+        one all-clear to all their zones, not three in a row."""
+        lane = self.lanes[step.lane]
+        for pending in lane.notices:
+            if pending.request == step.request and pending.kind == step.kind \
+                    and pending.about == step.about:
                 pending.zones = list(dict.fromkeys(pending.zones + step.zones))
                 return
-        self._notices.append(step)
+        lane.notices.append(step)
+        lane.wake.set()
 
     # -- deciding -----------------------------------------------------------------------
-    def _live(self) -> list[Activation]:
-        return [a for a in self.activations.values() if a.state == "active"]
-
     def zone_holders(self, speaking: bool = True) -> dict[str, Activation | None]:
-        """Which activation has each zone's loudspeakers. Silent activations (a phone
-        threat) never take a zone from one that speaks; with `speaking=False` they are
-        shown too (for the console)."""
+        """Which activation has each zone. With `speaking` (the loudspeakers): the
+        highest-ranked activation that speaks there. Without (the console, locks and
+        the all-clear): every open, not held, activation counts, silent or silenced."""
         holders: dict[str, Activation | None] = {z: None for z in self.config.zones}
-        live = [a for a in self._live() if not speaking or not a.scenario.silent]
-        for act in sorted(live, key=Activation.rank, reverse=True):
+        acts = [a for a in self.activations.values()
+                if (a.speaks if speaking else a.state == "active")]
+        for act in sorted(acts, key=Activation.rank, reverse=True):
             for zone in act.zones:
                 if holders.get(zone, "x") is None:
                     holders[zone] = act
         return holders
 
-    def _free_zones(self, zones: list[str]) -> list[str]:
-        holders = self.zone_holders()
-        return [z for z in zones if holders.get(z) is None]
-
-    def held_zones(self, act: Activation) -> list[str]:
-        holders = self.zone_holders()
+    def held_zones(self, act: Activation, holders: dict[str, Activation | None] | None = None
+                   ) -> list[str]:
+        holders = self.zone_holders() if holders is None else holders
         return [z for z in act.zones if holders.get(z) is act]
 
-    def desired_outputs(self) -> dict[str, bool]:
+    def _covered(self) -> set[str]:
+        """Zones some open activation (held ones too) still covers: no all-clear there."""
+        return {z for a in self.activations.values() for z in a.zones}
+
+    def desired_outputs(self) -> tuple[dict[str, bool], dict[str, list[str]]]:
+        """Every output's wished state, and which activations want each one on."""
         outputs = self.config.outputs
-        on: set[str] = set()
-        for act in self._live():
+        wanted: dict[str, set[str]] = {}
+        holders = self.zone_holders(speaking=False)
+        evacuating = any(h is not None and h.scenario.kind == "evacuate"
+                         for h in holders.values())
+        for act in self.activations.values():
+            if act.state != "active":
+                continue
             for name in act.scenario.outputs:
-                if name not in outputs:
+                out = outputs.get(name)
+                if out is None:
                     continue
                 if act.drill and name in self.config.drill.suppress_outputs:
                     continue
-                if act.silenced and outputs[name].kind == "sounder":
+                if act.silenced and out.kind == "sounder":
                     continue
-                on.add(name)
-        for zone in self._routed:
-            on.update(self.config.zones[zone].outputs)
-        if self._routed:
-            on.update(n for n, o in outputs.items() if o.kind == "amplifier")
-        return {name: name in on for name in outputs}
+                if evacuating and out.kind == "lock":
+                    continue  # a locked door must never trap an evacuating crowd
+                wanted.setdefault(name, set()).add(act.id)
+        for lane in self.lanes.values():
+            if not lane.routed or lane.playing is None:
+                continue
+            owner = lane.playing.activation.id if lane.playing.activation else \
+                (lane.playing.about or lane.playing.kind)
+            names = [o for z in lane.routed for o in self.config.zones[z].outputs]
+            for name in names + lane.amplifiers:
+                wanted.setdefault(name, set()).add(owner)
+        states = {name: name in wanted for name in outputs}
+        return states, {name: sorted(wanted.get(name, ())) for name in outputs}
 
     def _refresh(self) -> None:
-        """Re-decide outputs and audio after any change."""
-        playing = self._playing
-        best = self._audible()
-        stale = False
-        if playing is not None and playing.activation is not None:
-            act = playing.activation
-            stale = act.state != "active" or act.silenced or best is not act
-        elif playing is not None and playing.kind == "all_clear":
-            stale = best is not None
-        if stale:
-            playing.cancelled = True
-            self.announcer.stop()
-        self._wake.set()
+        """Re-decide outputs and audio after any change: cut what must not go on."""
+        holders = self.zone_holders()
+        covered = self._covered()
+        for lane in self.lanes.values():
+            step = lane.playing
+            if step is not None and not step.cancelled and self._stale(step, holders, covered,
+                                                                       playing=True):
+                self._cut(step)
+            lane.wake.set()
+        self._apply()
+
+    def _stale(self, step: Step, holders, covered: set[str], playing: bool = False) -> bool:
+        act = step.activation
+        if act is not None:
+            return (act.id not in self.activations or not act.speaks
+                    or any(holders.get(z) is not act for z in step.zones))
+        if step.about is not None:
+            about = self.activations.get(step.about)
+            if about is None or about.state != "held":
+                return True
+        elif any(z in covered for z in step.zones):
+            return True
+        # A playing notice yields at once to any activation that started since it began.
+        return playing and step.started_gen != self._generation and any(
+            holders.get(z) is not None for z in self.lanes[step.lane].zones)
+
+    def _cut(self, step: Step) -> None:
+        step.cancelled = True
+        step.playback.stop()
+
+    def _apply(self) -> None:
         self._spawn(self._apply_outputs(time.monotonic()), "outputs")
 
     async def _apply_outputs(self, since: float) -> None:
-        ok = await self.devices.apply(self.desired_outputs())
+        states, owners = self.desired_outputs()
+        ok = await self.devices.apply(states, owners)
         done = time.monotonic()
         self.bus.publish(
             "outputs_applied", journal=False, ok=ok,
@@ -461,112 +599,228 @@ class Engine:
         )
         self.outputs_settled.set()
 
-    def _audible(self) -> Activation | None:
-        candidates = [
-            a for a in self._live()
-            if not a.silenced and not a.audio_done and not a.scenario.silent and self.held_zones(a)
-        ]
-        return max(candidates, key=Activation.rank, default=None)
+    # -- one lane -------------------------------------------------------------------------
+    def _cycle(self, act: Activation, lane: Lane, held: list[str]) -> list[Step]:
+        """An activation's announcements on a lane for one cycle."""
+        staff = [z for z in held if self.config.zones[z].staff]
+        public = [z for z in held if not self.config.zones[z].staff]
+        steps: list[Step] = []
+        for audience, zones in (("public", public), ("staff", staff)):
+            req = self.announcer.scenario_request(act.scenario, audience, act.parameters)
+            if req is not None and zones:
+                steps.append(Step(lane.id, act, req, zones, audience))
+        if steps and act.drill:
+            # NFPA 72: a drill message says it is a drill, every time.
+            first = act.lane(lane.id).repetitions == 0
+            name = "drill_preamble" if first or "drill_marker" not in \
+                self.announcer.shared_names() else "drill_marker"
+            steps.insert(0, Step(lane.id, act, self.announcer.shared_request(name), held,
+                                 "preamble" if first else "marker"))
+        return steps
 
-    def _next_step(self) -> Step | float | None:
-        """The next thing to play, or seconds to wait, or None when there is nothing."""
-        if self._audible() is not None:
-            # Never "the danger is over" while another alarm is live.
-            self._notices = [n for n in self._notices if n.kind != "all_clear"]
-        if self._notices:
-            return self._notices.pop(0)
-        while (act := self._audible()) is not None:
-            held = self.held_zones(act)
-            staff = set(self.config.staff_zones())
-            public_zones = [z for z in held if z not in staff]
-            staff_zones = [z for z in held if z in staff]
-            if act.drill and not act.preamble_done:
-                return Step(act, self.announcer.shared_request("drill_preamble"), held, "preamble")
-            count = act.scenario.repeat.drill_count if act.drill else act.scenario.repeat.count
-            if count and act.repetitions >= count:
-                if act.drill and not act.closing_done:
-                    return Step(act, self.announcer.shared_request("drill_closing"), held, "closing")
-                act.audio_done = True
-                continue
-            cycle: list[Step] = []
-            for audience, zones in (("public", public_zones), ("staff", staff_zones)):
-                req = self.announcer.scenario_request(act.scenario, audience, act.parameters)
-                if req is not None and zones:
-                    cycle.append(Step(act, req, zones, audience))
-            if not cycle:
-                act.audio_done = True
-                continue
-            if act.part < len(cycle):
-                return cycle[act.part]
-            # One repetition done; pause before the next.
-            if act.pause_until == 0.0:
-                act.pause_until = time.monotonic() + act.scenario.repeat.pause
-            left = act.pause_until - time.monotonic()
-            last = bool(count) and act.repetitions + 1 >= count
-            if left > 0 and not last:
-                return left
-            act.repetitions += 1
-            act.part = 0
-            act.pause_until = 0.0
-        return None
+    def _activation_step(self, act: Activation, lane: Lane, held: list[str],
+                         now: float) -> Step | float | None:
+        """The activation's next step on this lane, seconds until it has one, or None
+        when it has nothing more to say here."""
+        prog = act.lane(lane.id)
+        if prog.done:
+            return None
+        count = act.scenario.repeat.drill_count if act.drill else act.scenario.repeat.count
+        if count and prog.repetitions >= count:
+            if act.drill and not prog.closing_done:
+                return Step(lane.id, act, self.announcer.shared_request("drill_closing"), held,
+                            "closing")
+            prog.done = True
+            return None
+        cycle = self._cycle(act, lane, held)
+        if not cycle:
+            return None
+        if prog.pause_until > now:
+            return prog.pause_until - now
+        return cycle[min(prog.part, len(cycle) - 1)]
 
-    async def _audio_loop(self) -> None:
-        while True:
-            self._wake.clear()
-            step = self._next_step()
-            if step is None or isinstance(step, float):
-                if self._routed:
-                    await self._route([])
-                timeout = step if isinstance(step, float) else None
-                try:
-                    async with asyncio.timeout(timeout):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
+    def _next_step(self, lane: Lane) -> Step | float | None:
+        """The next thing to play on a lane, or seconds to wait, or None."""
+        now = time.monotonic()
+        holders = self.zone_holders()
+        covered = self._covered()
+        ready: list[tuple[float, tuple, Step]] = []
+        wait: float | None = None
+        for act in self.activations.values():
+            if not act.speaks:
                 continue
-            # Claimed before the relays move, so a change meanwhile can cancel it.
-            self._playing = step
-            await self._route(step.zones)
-            act = step.activation
-            if step.cancelled:
-                self._playing = None
+            held = [z for z in lane.zones if holders.get(z) is act]
+            if not held:
                 continue
+            nxt = self._activation_step(act, lane, held, now)
+            if isinstance(nxt, Step):
+                ready.append((act.lane(lane.id).last_played, tuple(-x for x in act.rank()), nxt))
+            elif isinstance(nxt, float):
+                wait = nxt if wait is None else min(wait, nxt)
+        # The held-evacuation notice goes first at a boundary: staff must decide now.
+        for notice in list(lane.notices):
+            if notice.about is not None:
+                if self._stale(notice, holders, covered):
+                    lane.notices.remove(notice)
+                    continue
+                return notice
+        if ready:
+            # Turns: whoever has waited longest, then the highest rank.
+            return min(ready, key=lambda r: (r[0], r[1]))[2]
+        for notice in list(lane.notices):
+            notice.zones = [z for z in notice.zones if z not in covered]
+            if not notice.zones:
+                lane.notices.remove(notice)
+                continue
+            return notice
+        return wait
 
-            def first_frame(at: float, act: Activation | None = act) -> None:
-                if act is not None and act.first_audio is None:
-                    act.first_audio = at
-                    self.bus.publish("first_audio", act.id,
-                                     latency_ms=round((at - act.trigger_mono) * 1000, 2))
-
-            try:
-                played = await self.announcer.play(
-                    step.request, act.id if act else None, step.zones, first_frame
-                )
-            finally:
-                self._playing = None
-            if act is None:
-                continue
-            if not played.completed:
-                continue
-            if step.kind == "preamble":
-                act.preamble_done = True
-            elif step.kind == "closing":
-                act.closing_done = True
+    def _played(self, lane: Lane, step: Step, played: Played) -> None:
+        """Book-keeping after a step ended."""
+        act = step.activation
+        if act is None:
+            if not played.completed and not step.dropped:
+                # A notice cut by a new activation (or by a failing worker) comes
+                # back; it plays once its zones are free, unless it went stale.
+                self._queue_notice(step)
+            return
+        prog = act.lane(lane.id)
+        prog.last_played = time.monotonic()
+        if not played.completed:
+            return
+        if step.kind == "closing":
+            prog.closing_done = prog.done = True
+            if act.drill and self._drill_finished(act):
                 self._end(act, "cleared", "engine", "engine", reason="drill completed",
                           announce=False)
                 self._refresh()
-            else:
-                act.part += 1
+            return
+        holders = self.zone_holders()
+        held = [z for z in lane.zones if holders.get(z) is act]
+        prog.part += 1
+        if prog.part >= len(self._cycle(act, lane, held)):
+            prog.part = 0
+            prog.repetitions += 1
+            count = act.scenario.repeat.drill_count if act.drill else act.scenario.repeat.count
+            if not count or prog.repetitions < count:
+                prog.pause_until = time.monotonic() + act.scenario.repeat.pause
 
-    async def _route(self, zones: list[str]) -> None:
-        """Select the loudspeaker zones; audio waits for the relays at most 50 ms."""
-        self._routed = list(zones)
-        await self.devices.apply(self.desired_outputs(), timeout=0.05)
+    def _drill_finished(self, act: Activation) -> bool:
+        """Every lane that carries one of the drill's zones has closed it."""
+        return all(act.lane(lane.id).closing_done for lane in self.lanes.values()
+                   if set(act.zones) & set(lane.zones))
+
+    async def _lane_loop(self, lane: Lane) -> None:
+        while True:
+            lane.wake.clear()
+            nxt = self._next_step(lane)
+            if not isinstance(nxt, Step):
+                if lane.routed:
+                    lane.routed = []
+                    self._apply()
+                try:
+                    async with asyncio.timeout(nxt):
+                        await lane.wake.wait()
+                except TimeoutError:
+                    pass
+                continue
+            step = nxt
+            if step.notice:
+                step.cancelled = False
+                step.playback = Playback()
+                step.started_gen = self._generation
+                if step in lane.notices:
+                    lane.notices.remove(step)
+            lane.playing = step
+            try:
+                confirmed = await self._route(lane, step)
+                if step.cancelled:
+                    continue
+                played = await self.announcer.play(
+                    step.request, step.activation.id if step.activation else None, step.zones,
+                    lane.id, step.playback, self._first_frame(step, confirmed))
+            finally:
+                lane.playing = None
+            self._played(lane, step, played)
+            if played.error and not step.cancelled and not step.playback.stopped:
+                log.warning("lane %s: %s ended with %s", lane.id, step.request.label,
+                            played.error)
+                await asyncio.sleep(0.2)  # the worker restarts or falls back; try again
+
+    def _first_frame(self, step: Step, confirmed: bool):
+        act = step.activation
+
+        def first_frame(at: float) -> None:
+            if act is not None and act.first_audio is None:
+                act.first_audio = at
+                self.bus.publish("first_audio", act.id, lane=step.lane,
+                                 latency_ms=round((at - act.trigger_mono) * 1000, 2),
+                                 relays_confirmed=confirmed)
+        return first_frame
+
+    async def _route(self, lane: Lane, step: Step) -> bool:
+        """Select the step's loudspeakers and wait (at most `relay_wait`) until the
+        boards acknowledge the zone and amplifier relays: sound goes only into
+        switched-on loudspeakers. True when they did."""
+        lane.routed = list(step.zones)
+        self._apply()
+        names = [o for z in step.zones for o in self.config.zones[z].outputs] + lane.amplifiers
+        wait = self.config.audio.relay_wait
+        lane.routing_until = time.monotonic() + wait
+        missing = await self.devices.settled(names, wait)
+        key = f"audio:relays:{lane.id}"
+        if missing:
+            self.faults.raise_(key, "zones_not_confirmed", lane=lane.id, seconds=wait,
+                               outputs=missing)
+            return False
+        self.faults.clear(key, "relays confirmed")
+        return True
+
+    # -- supervision --------------------------------------------------------------------
+    def _should_sound(self, lane: Lane) -> Activation | None:
+        """The activation this lane should be sounding for now (outside any pause)."""
+        step = lane.playing
+        if step is not None and step.activation is not None and not step.cancelled:
+            return step.activation
+        now = time.monotonic()
+        holders = self.zone_holders()
+        for act in sorted(self.activations.values(), key=Activation.rank, reverse=True):
+            if not act.speaks:
+                continue
+            held = [z for z in lane.zones if holders.get(z) is act]
+            if held and isinstance(self._activation_step(act, lane, held, now), Step):
+                return act
+        return None
+
+    async def _watchdog(self) -> None:
+        """Supervise the effect, not the code: sound frames reaching the sink."""
+        while True:
+            await asyncio.sleep(WATCH_PERIOD)
+            now = time.monotonic()
+            for lane in self.lanes.values():
+                act = self._should_sound(lane)
+                key = f"audio:stalled:{lane.id}"
+                heard = self.announcer.last_frame(lane.id)
+                if act is None:
+                    lane.expect_since = None
+                    continue
+                if lane.expect_since is None:
+                    lane.expect_since = now
+                if lane.stalled_at is not None and heard > lane.stalled_at:
+                    lane.stalled_at = None
+                    self.faults.clear(key, "sound flows again")
+                if now - max(heard, lane.expect_since, lane.routing_until) > STALL_SECONDS:
+                    self.faults.raise_(key, "audio_stalled", lane=lane.id, activation=act.id,
+                                       seconds=STALL_SECONDS)
+                    lane.stalled_at = now
+                    lane.expect_since = now  # give the restarted player its 2 s
+                    if self.announcer.player is not None:
+                        self.announcer.player.kill()
 
     # -- status -------------------------------------------------------------------------
     def busy(self) -> bool:
         """Something is playing or waiting to be played."""
-        return self._playing is not None or bool(self._notices)
+        return any(lane.playing is not None or lane.notices for lane in self.lanes.values())
 
     def mode(self) -> str:
         if any(not a.drill for a in self.activations.values()):
@@ -577,7 +831,11 @@ class Engine:
             return "FAULT"
         return "QUIESCENT"
 
-    def activation_dict(self, act: Activation) -> dict[str, Any]:
+    def activation_dict(self, act: Activation, holders=None) -> dict[str, Any]:
+        holders = self.zone_holders() if holders is None else holders
+        held = self.held_zones(act, holders)
+        playing = [lane.id for lane in self.lanes.values()
+                   if lane.playing is not None and lane.playing.activation is act]
         return {
             "id": act.id,
             "scenario": act.scenario.id,
@@ -589,21 +847,25 @@ class Engine:
             "source": act.source,
             "origin": act.origin,
             "zones": act.zones,
-            "held_zones": self.held_zones(act),
-            "suspended": act.state == "active" and not self.held_zones(act),
+            "held_zones": held,
+            "silent": act.scenario.silent,
+            "suspended": act.speaks and not held,
+            "overrides_lockdown": act.overrides_lockdown,
             "parameters": act.parameters,
             "silenced": act.silenced,
             "started": act.started,
             "elapsed_s": round(time.monotonic() - act.trigger_mono, 1),
             "calls": act.scenario.calls,
-            "playing": self._playing is not None and self._playing.activation is act,
+            "playing": bool(playing),
+            "lanes_playing": playing,
             "ticks": {r: sorted(t) for r, t in act.ticks.items()},
             "answers": act.answers,
             "resumed": act.resumed,
         }
 
     def status(self) -> dict[str, Any]:
-        holders = self.zone_holders(speaking=False)
+        holders = self.zone_holders()
+        shown = self.zone_holders(speaking=False)
         return {
             "site": self.config.site.name,
             "address": self.config.site.address,
@@ -611,13 +873,21 @@ class Engine:
             "ui_language": self.config.site.ui_language,
             "mode": self.mode(),
             "activations": [
-                self.activation_dict(a)
+                self.activation_dict(a, holders)
                 for a in sorted(self.activations.values(), key=Activation.rank, reverse=True)
             ],
             "zones": {
                 z: {"holder": h.id if h else None, "staff": self.config.zones[z].staff,
-                    "routed": z in self._routed}
-                for z, h in holders.items()
+                    "lane": self.config.zones[z].lane,
+                    "routed": any(z in lane.routed for lane in self.lanes.values())}
+                for z, h in shown.items()
+            },
+            "lanes": {
+                lane.id: {"zones": lane.zones, "routed": lane.routed,
+                          "playing": lane.playing.request.label if lane.playing else None,
+                          "activation": lane.playing.activation.id
+                          if lane.playing and lane.playing.activation else None}
+                for lane in self.lanes.values()
             },
             "outputs": self.devices.output_states(),
             "devices": self.devices.status(),

@@ -62,6 +62,47 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "звуковой выход: {detail}",
         "kk": "дыбыс шығысы: {detail}",
     },
+    "task_restarted": {
+        "en": "internal task {task} failed ({error}) and was started again",
+        "ru": "внутренняя задача {task} завершилась с ошибкой ({error}) и запущена снова",
+        "kk": "{task} ішкі тапсырмасы қатемен тоқтады ({error}) және қайта іске қосылды",
+    },
+    "audio_worker_ended": {
+        "en": "the audio worker ended ({detail}); it was started again",
+        "ru": "процесс воспроизведения звука завершился ({detail}); он запущен заново",
+        "kk": "дыбыс ойнату үдерісі тоқтады ({detail}); ол қайта іске қосылды",
+    },
+    "audio_stalled": {
+        "en": "no sound for {seconds} s on lane {lane} while {activation} should be heard; "
+              "the player was restarted",
+        "ru": "на линии {lane} нет звука {seconds} с, хотя должно звучать {activation}; "
+              "воспроизведение перезапущено",
+        "kk": "{lane} желісінде {seconds} с дыбыс жоқ, ал {activation} естілуі тиіс; "
+              "ойнату қайта іске қосылды",
+    },
+    "cache_unreadable": {
+        "en": "the recorded announcement {label} cannot be read ({error}); it is synthesised now",
+        "ru": "записанное сообщение {label} не читается ({error}); оно синтезируется заново",
+        "kk": "{label} жазылған хабарландыруы оқылмайды ({error}); ол қайта синтезделуде",
+    },
+    "cache_unwritable": {
+        "en": "announcements cannot be stored ({error}); they are synthesised at alarm time",
+        "ru": "сообщения не сохраняются ({error}); они синтезируются во время тревоги",
+        "kk": "хабарландырулар сақталмайды ({error}); олар дабыл кезінде синтезделеді",
+    },
+    "speech_failed": {
+        "en": "speech for {label} could not be synthesised ({error}); only the tone plays",
+        "ru": "речь для {label} не синтезирована ({error}); звучит только сигнал",
+        "kk": "{label} үшін сөйлеу синтезделмеді ({error}); тек дыбыс сигналы естіледі",
+    },
+    "zones_not_confirmed": {
+        "en": "lane {lane}: relays not confirmed within {seconds} s ({outputs}); "
+              "the announcement plays anyway",
+        "ru": "линия {lane}: реле не подтвердили включение за {seconds} с ({outputs}); "
+              "сообщение всё равно звучит",
+        "kk": "{lane} желісі: релелер {seconds} с ішінде қосылғанын растамады ({outputs}); "
+              "хабарландыру бәрібір беріледі",
+    },
     "schedule_missed": {
         "en": "scheduled {action} «{entry}» was missed {count} time(s) while the controller "
               "was down, last at {last}",

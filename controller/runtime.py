@@ -79,6 +79,7 @@ class Controller:
             self.bus.publish("warning", message=warning)
         await self.devices.start()
         await asyncio.to_thread(self.announcer.setup)
+        await self.announcer.start()
         await self.engine.start(recovered)
         self.threat_level = recovered.threat_level
         self._report_missed(recovered.last_activity)
@@ -90,7 +91,7 @@ class Controller:
     async def _prerender(self) -> None:
         started = time.monotonic()
         try:
-            count = await asyncio.to_thread(self.announcer.prerender)
+            count = await self.announcer.prerender_async()
         except Exception as exc:  # noqa: BLE001 - synthesis failure must not stop the controller
             self.faults.raise_("audio:render", "render_failed", error=str(exc))
             return
@@ -140,8 +141,7 @@ class Controller:
         await self._tasks.cancel_all()
         await self.engine.stop()
         await self.devices.stop()
-        if self.announcer.sink is not None:
-            self.announcer.sink.close()
+        await self.announcer.close()
         self.bus.publish("controller_stopped")
         await asyncio.to_thread(self.journal.close)
 
@@ -234,11 +234,14 @@ class Controller:
         """Devices channel by channel, then the audio path and the voices."""
         quiet = not self.engine.activations
         results = await self.devices.selftest(pulse=quiet)
-        sink = self.announcer.sink
-        audio_fault = self.faults.active.get("audio:output")
-        results.append({"device": "audio", "kind": "audio", "name": sink.name if sink else "none",
-                        "channel": 0, "ok": sink is not None and audio_fault is None,
-                        "detail": audio_fault.message if audio_fault else "sound output open"})
+        for output, sink in self.announcer.sinks.items():
+            fault = self.faults.active.get(self.announcer.fault_key(output))
+            results.append({"device": "audio", "kind": "audio", "name": sink["sink"] or "none",
+                            "channel": 0, "ok": sink["sink"] is not None and fault is None,
+                            "detail": fault.message if fault else f"sound output {output} open"})
+        if not self.announcer.sinks:
+            results.append({"device": "audio", "kind": "audio", "name": "none", "channel": 0,
+                            "ok": False, "detail": "the audio worker has not reported"})
         for lang, voice in self.announcer.voices.items():
             results.append({"device": "audio", "kind": "voice", "name": lang, "channel": 0,
                             "ok": voice.engine is not None, "detail": voice.description})

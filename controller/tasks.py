@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger("dabyl.tasks")
@@ -25,6 +25,27 @@ class TaskSet:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s ended with an error", task.get_name(), exc_info=task.exception())
+
+    def supervise(self, factory: Callable[[], Coroutine[Any, Any, Any]], name: str,
+                  on_crash: Callable[[str, BaseException], None]) -> asyncio.Task[Any]:
+        """A task that must never end while its owner runs: when it ends with an error
+        (or at all), `on_crash` hears of it (a fault) and it is started again."""
+
+        async def keep() -> None:
+            while True:
+                try:
+                    await factory()
+                    error: BaseException = RuntimeError("ended by itself")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - restarted and reported, never lost
+                    error = exc
+                log.error("task %s ended (%s); starting it again", name, error,
+                          exc_info=error if not isinstance(error, RuntimeError) else None)
+                on_crash(name, error)
+                await asyncio.sleep(0.1)
+
+        return self.spawn(keep(), name)
 
     def __len__(self) -> int:
         return len(self._tasks)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import threading
 import wave
 
 import numpy as np
 import pytest
 from pydub import AudioSegment
 
-from audio.playback import WavSink
 from audio.render import Renderer, Request
 from audio.text import normalize
 from audio.tts import EspeakEngine, choose_voice
@@ -72,19 +69,3 @@ def test_render_is_content_addressed_and_languages_match_in_loudness(tmp_path):
     assert abs(levels[0] - levels[1]) < 1.0, levels
     with wave.open(str(first.path)) as wav:
         assert wav.getframerate() == 22050 and wav.getnchannels() == 1
-
-
-def test_wav_sink_writes_what_was_played_and_stops_on_request(tmp_path):
-    sink = WavSink(tmp_path, pace=0)
-    started = threading.Event()
-    samples = (np.sin(np.arange(22050) / 5) * 8000).astype(np.int16)
-    assert sink.play(samples, 22050, "fire-public", threading.Event(), started.set)
-    assert started.is_set()
-    stop = threading.Event()
-    stop.set()
-    assert not sink.play(samples, 22050, "stopped", stop, lambda: None)
-    rows = list(csv.DictReader((tmp_path / "index.csv").open()))
-    assert [r["label"] for r in rows] == ["fire-public", "stopped"]
-    assert rows[0]["completed"] == "True" and rows[1]["completed"] == "False"
-    with wave.open(str(tmp_path / rows[0]["file"])) as wav:
-        assert wav.getnframes() == 22050

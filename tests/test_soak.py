@@ -46,8 +46,7 @@ async def _quiet(controller, events) -> None:
     """All cleared, audio idle, outputs at rest."""
     controller.engine.clear(None, "soak")
     async with asyncio.timeout(60):
-        while controller.engine._playing is not None or controller.engine._notices or any(
-                controller.devices.output_states().values()):
+        while controller.engine.busy() or not controller.devices.at_rest():
             events.seen.append(await events.queue.get())  # re-check after every event
 
 

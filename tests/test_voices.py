@@ -95,7 +95,9 @@ async def test_cache_miss_plays_the_tone_first_then_speech(running, tmp_path):
     request = Request((("kk", "Бұл сынақ хабарламасы."), ("ru", "Это проверочное сообщение.")),
                       "chime", "unrendered")
     assert controller.announcer.renderer.cached(request) is None
-    played = await controller.announcer.play(request, "act-x", ["hall"])
+    from controller.announcer import Playback
+
+    played = await controller.announcer.play(request, "act-x", ["hall"], "main", Playback())
     assert played.completed and played.first_frame is not None
     miss = await events.wait("cache_miss", activation="act-x")
     assert miss["label"] == "unrendered"
