@@ -158,7 +158,7 @@ class WavSink(Sink):
                 track.wav[0].writeframes(spread(mono, self.channels, track.channels).tobytes())
                 track.wav[2] += len(mono)
             except (OSError, wave.Error, EOFError) as exc:
-                self._drop(track)
+                self._drop(track, partial=True)
                 raise AudioUnavailable(f"cannot write {self.directory}: {exc}") from None
         if self.pace > 0:
             # Take as long as a sound card would, measured from the first block.
@@ -178,12 +178,16 @@ class WavSink(Sink):
         wav.setframerate(self.rate)
         track.wav = [wav, path, 0, stamp]
 
-    def _drop(self, track: Track) -> None:
+    def _drop(self, track: Track, partial: bool = False) -> None:
+        """Close the track's file; a partial one (the disk is full) is removed, so it
+        does not keep the space the next announcement needs."""
         if track.wav is not None:
             try:
                 track.wav[0].close()
             except (OSError, wave.Error):
                 pass
+            if partial:
+                track.wav[1].unlink(missing_ok=True)
             track.wav = None
 
     def end(self, track: Track, completed: bool) -> None:

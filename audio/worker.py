@@ -239,36 +239,50 @@ def serve(stdin, stdout) -> None:
         if frame is None:
             return
         command, payload = frame
-        op = command.get("op")
-        if op == "setup":
-            for spec in command["outputs"]:
-                output = Output(spec, link)
-                outputs[spec["name"]] = output
-                output.start()
-            lanes = dict(command["lanes"])
-        elif op == "play":
-            track_id = str(command["track"])
-            output = outputs.get(lanes.get(command.get("lane", ""), ""))
-            if output is None:
-                link.send(ev="done", track=track_id, completed=False,
-                          error=f"no output for lane {command.get('lane')!r}",
-                          at=time.monotonic())
-                continue
-            try:
-                samples = _samples(command, payload)
-            except (OSError, EOFError, wave.Error, ValueError) as exc:
-                link.send(ev="done", track=track_id, completed=False,
-                          error=f"unreadable: {exc}", at=time.monotonic())
-                continue
-            track = Track(track_id, command["lane"], str(command.get("label", "")), samples,
-                          command.get("channels"))
-            output.add(track)
-        elif op == "stop":
-            for output in outputs.values():
-                if output.stop(str(command.get("track"))):
-                    break
-        elif op == "ping":
-            link.send(ev="pong", at=time.monotonic())
+        try:
+            _handle(command, payload, link, outputs, lanes)
+        except Exception as exc:  # noqa: BLE001 - one bad command never ends the worker
+            print(f"audio worker: {command.get('op')!r} failed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr, flush=True)
+            if command.get("op") == "play":
+                link.send(ev="done", track=str(command.get("track")), completed=False,
+                          error=f"{type(exc).__name__}: {exc}", at=time.monotonic())
+
+
+def _handle(command: dict[str, Any], payload: bytes, link: Link, outputs: dict[str, Output],
+            lanes: dict[str, str]) -> None:
+    op = command.get("op")
+    if op == "setup":
+        for spec in command["outputs"]:
+            output = Output(spec, link)
+            outputs[spec["name"]] = output
+            output.start()
+        lanes.update(command["lanes"])
+    elif op == "play":
+        _play(command, payload, link, outputs.get(lanes.get(command.get("lane", ""), "")))
+    elif op == "stop":
+        for output in outputs.values():
+            if output.stop(str(command.get("track"))):
+                break
+    elif op == "ping":
+        link.send(ev="pong", at=time.monotonic())
+
+
+def _play(command: dict[str, Any], payload: bytes, link: Link, output: Output | None) -> None:
+    track_id = str(command["track"])
+    if output is None:
+        link.send(ev="done", track=track_id, completed=False,
+                  error=f"no output for lane {command.get('lane')!r}", at=time.monotonic())
+        return
+    try:
+        samples = _samples(command, payload)
+    except Exception as exc:  # noqa: BLE001 - a damaged file (wave raises even
+        # RuntimeError) is unreadable, never a reason for the worker to end
+        link.send(ev="done", track=track_id, completed=False,
+                  error=f"unreadable: {type(exc).__name__}: {exc}", at=time.monotonic())
+        return
+    output.add(Track(track_id, command["lane"], str(command.get("label", "")), samples,
+                     command.get("channels")))
 
 
 def main() -> None:

@@ -139,6 +139,7 @@ class Lane:
     expect_since: float | None = None
     stalled_at: float | None = None
     routing_until: float = 0.0
+    failures: int = 0  # announcements in a row that ended with an error
 
 
 class Engine:
@@ -743,9 +744,14 @@ class Engine:
                 lane.playing = None
             self._played(lane, step, played)
             if played.error and not step.cancelled and not step.playback.stopped:
+                # The worker restarts or falls back (a fault says so); try again, less
+                # often while it keeps failing.
+                lane.failures += 1
                 log.warning("lane %s: %s ended with %s", lane.id, step.request.label,
                             played.error)
-                await asyncio.sleep(0.2)  # the worker restarts or falls back; try again
+                await asyncio.sleep(min(0.2 * 2 ** (lane.failures - 1), 2.0))
+            elif played.completed:
+                lane.failures = 0
 
     def _first_frame(self, step: Step, confirmed: bool):
         act = step.activation

@@ -1,0 +1,246 @@
+"""Several alarms at once (issue 11): each case as a duty officer met it, against a
+running controller with a real Modbus board; relays read back by raw frames, sound
+checked where it is played (WAV index, or PortAudio into an ALSA file)."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes.util
+
+import numpy as np
+import pytest
+
+from drivers.simulator import SimulatedBoard
+from tests.conftest import coil_map, make_site, start_controller, wait_coils
+
+
+def _sim(controller) -> SimulatedBoard:
+    return controller.devices.simulators["board1"]
+
+
+def _status(controller) -> dict[str, dict]:
+    return {a["id"]: a for a in controller.engine.status()["activations"]}
+
+
+async def test_the_held_evacuation_notice_stops_once_decided_and_never_blocks(tmp_path,
+                                                                               audio_cache):
+    """Case 1: the staff notice of a held evacuation is dropped the moment the operator
+    decides, and the evacuation (and any new alarm) starts at once."""
+    controller, events = await start_controller(make_site(tmp_path, audio_cache, pace=1.0))
+    try:
+        engine = controller.engine
+        attack = await engine.trigger("armed_attack", source="operator", origin="t")
+        fire = await engine.trigger("fire", source="input", origin="call_point_lobby")
+        assert fire.state == "held"
+        notice = await events.wait("announcement_started", label="held_evacuation", timeout=60)
+        assert notice["zones"] == ["office"]
+        engine.confirm(fire.id, "duty officer")
+        ended = await events.wait("announcement_ended", label="held_evacuation", timeout=30)
+        assert ended["completed"] is False, "a decided notice is stale: it stops"
+        await events.wait("announcement_started", activation=fire.id, timeout=10)
+        drill = await engine.trigger("explosion", source="operator", origin="t", drill=True)
+        await events.wait("first_audio", activation=drill.id, timeout=10)
+        assert attack.id in engine.activations
+    finally:
+        await controller.stop()
+
+
+async def test_the_all_clear_reaches_the_zones_no_open_alarm_covers(running):
+    """Case 1: two real alarms cleared while a staff-only alarm is still open: the
+    all-clear is played in the public zones (never dropped), not in the office."""
+    controller, events = running
+    engine = controller.engine
+    fire = await engine.trigger("fire", source="operator", origin="t")
+    collapse = await engine.trigger("collapse", source="operator", origin="t")
+    hostage = await engine.trigger("hostage", source="operator", origin="t")
+    await events.wait("announcement_started", activation=hostage.id, timeout=30)
+    engine.clear(fire.id, "t")
+    engine.clear(collapse.id, "t")
+    notice = await events.wait("announcement_started", label="all_clear", timeout=30)
+    assert set(notice["zones"]) == {"hall", "lobby", "yard"}
+    assert hostage.id in engine.activations
+
+
+async def test_silencing_the_higher_alarm_lets_the_lower_real_one_be_heard(running):
+    """Case 2: fire, then shooting, then shooting silenced: the fire is heard again,
+    with its amplifier, zones and siren."""
+    controller, events = running
+    engine = controller.engine
+    ch = coil_map(controller)
+    fire = await engine.trigger("fire", source="operator", origin="t")
+    shooting = await engine.trigger("shooting", source="operator", origin="t")
+    await events.wait("announcement_started", activation=shooting.id, timeout=30)
+    assert _status(controller)[fire.id]["suspended"] is True
+    engine.silence(shooting.id, "t")
+    await events.wait("announcement_started", activation=fire.id, label="fire-public", timeout=30)
+    status = _status(controller)
+    assert status[fire.id]["suspended"] is False
+    assert set(status[fire.id]["held_zones"]) == {"hall", "lobby", "yard", "office"}
+    assert status[shooting.id]["silenced"] is True
+    await wait_coils(_sim(controller), {ch["amp_power"]: True, ch["zone_hall"]: True,
+                                        ch["siren"]: True})
+
+
+async def test_a_confirmed_evacuation_wins_over_the_lockdown(running):
+    """Case 3: during an armed attack the operator confirms a fire from a call point:
+    the fire takes every zone, the door lock is released, the lockdown is suspended."""
+    controller, events = running
+    engine = controller.engine
+    ch = coil_map(controller)
+    attack = await engine.trigger("armed_attack", source="operator", origin="t")
+    await wait_coils(_sim(controller), {ch["door_lock"]: True})
+    fire = await engine.trigger("fire", source="input", origin="call_point_lobby")
+    assert fire.state == "held"
+    engine.confirm(fire.id, "duty officer")
+    await events.wait("announcement_started", activation=fire.id, label="fire-public", timeout=30)
+    coils = await wait_coils(_sim(controller), {ch["door_lock"]: False, ch["siren"]: True})
+    assert coils[ch["strobe"]]
+    status = _status(controller)
+    assert set(status[fire.id]["held_zones"]) == {"hall", "lobby", "yard", "office"}
+    assert status[attack.id]["suspended"] is True, "shown as suspended, not gone"
+    engine.clear(fire.id, "t")
+    await events.wait("announcement_started", activation=attack.id, timeout=30)
+    await wait_coils(_sim(controller), {ch["door_lock"]: True})
+
+
+async def test_an_operator_evacuation_during_a_lockdown_wins_too(running):
+    controller, events = running
+    engine = controller.engine
+    ch = coil_map(controller)
+    await engine.trigger("terrorist_attack", source="operator", origin="t")
+    fire = await engine.trigger("fire", source="operator", origin="t")
+    await events.wait("announcement_started", activation=fire.id, timeout=30)
+    await wait_coils(_sim(controller), {ch["door_lock"]: False, ch["siren"]: True})
+
+
+async def test_silent_activations_stay_open_and_keep_their_zones_all_clear_back(running):
+    """Case 4: a phone threat is never "suspended", and the office (where it is open)
+    gets no all-clear when another alarm ends."""
+    controller, events = running
+    engine = controller.engine
+    phone = await engine.trigger("phone_threat", source="operator", origin="t")
+    written = await engine.trigger("written_threat", source="operator", origin="t")
+    shooting = await engine.trigger("shooting", source="operator", origin="t")
+    await events.wait("announcement_started", activation=shooting.id, timeout=30)
+    status = _status(controller)
+    for act in (phone, written):
+        assert status[act.id]["suspended"] is False and status[act.id]["silent"] is True
+    engine.clear(shooting.id, "t")
+    notice = await events.wait("announcement_started", label="all_clear", timeout=30)
+    assert "office" not in notice["zones"]
+    assert set(notice["zones"]) == {"hall", "lobby", "yard"}
+    still = await events.wait("still_open", timeout=5)
+    assert set(still["open"]) == {phone.id, written.id}
+
+
+async def test_activations_in_one_lane_take_turns(running):
+    """Case 5 on a one-lane site: two alarms on different zones are both heard in the
+    first cycle; neither waits for the other's repetitions."""
+    controller, events = running
+    engine = controller.engine
+    obj = await engine.trigger("suspicious_object", source="operator", origin="t",
+                               zones=["hall", "lobby"])
+    hostage = await engine.trigger("hostage", source="operator", origin="t")
+    started = []
+    async with asyncio.timeout(60):
+        while {obj.id, hostage.id} - {e["activation"] for e in started}:
+            started.append(await events.wait("announcement_started"))
+    labels = [e["label"] for e in started]
+    assert labels.count("hostage-staff") <= 1 and labels.count("suspicious_object-public") <= 1
+
+
+@pytest.mark.skipif(ctypes.util.find_library("portaudio") is None,
+                    reason="PortAudio is not installed here (CI installs libportaudio2)")
+async def test_two_lanes_play_at_the_same_time_through_portaudio(tmp_path, audio_cache,
+                                                                  monkeypatch):
+    """Case 5: with the office on a lane of its own (channels 2-3 of a 4-channel card),
+    the staff message plays in the office while the public message plays in the hall."""
+    home = tmp_path / "home"
+    home.mkdir()
+    out = tmp_path / "played.raw"
+    (home / ".asoundrc").write_text(f"""
+pcm.!default {{ type plug; slave {{ pcm "capture"; channels 4 }} }}
+pcm.capture {{ type file; slave.pcm "null"; file "{out}"; format "raw" }}
+""")
+    monkeypatch.setenv("HOME", str(home))
+
+    def two_lanes(cfg):
+        cfg["audio"].update(output="default", channels=4,
+                            lanes={"staff": {"title": "Кеңсе / Офис"}})
+        for zone in ("hall", "lobby", "yard"):
+            cfg["zones"][zone]["audio_channel"] = 0
+        cfg["zones"]["office"].update(lane="staff", audio_channel=2)
+
+    controller, events = await start_controller(make_site(tmp_path, audio_cache,
+                                                          change=two_lanes))
+    try:
+        assert controller.announcer.status()["sink"] == "sounddevice"
+        fire = await controller.engine.trigger("fire", source="operator", origin="t")
+        public = await events.wait("announcement_started", label="fire-public", timeout=30)
+        staff = await events.wait("announcement_started", label="fire-staff", timeout=30)
+        assert (public["lane"], staff["lane"]) == ("main", "staff")
+        await events.wait("announcement_ended", label="fire-public", timeout=120)
+        await events.wait("announcement_ended", label="fire-staff", timeout=120)
+        controller.engine.silence(fire.id, "t")
+    finally:
+        await controller.stop()
+    played = np.frombuffer(out.read_bytes(), dtype=np.int16)
+    played = played[: len(played) // 4 * 4].reshape(-1, 4)
+    hall, office = played[:, 0], played[:, 2]
+    assert not played[:, 1].any() and not played[:, 3].any()
+
+    def sounding(channel: np.ndarray) -> np.ndarray:
+        blocks = channel[: len(channel) // 2205 * 2205].reshape(-1, 2205)
+        return np.abs(blocks).max(axis=1) > 200
+
+    both = sounding(hall) & sounding(office)
+    assert both.sum() > 20, "staff and public messages overlap in time (> 2 s together)"
+
+
+async def test_sound_waits_for_the_zone_relays(tmp_path, audio_cache):
+    """Issue 14 case 6: on a slow board the first frame goes out only after the zone
+    and amplifier relays are acknowledged (here the board answers 0.2 s late)."""
+    board = SimulatedBoard(coils=16, inputs=8)
+    await board.start()
+    proxy = await _slow_proxy(board.port, delay=0.2)
+
+    def slow(cfg):
+        cfg["devices"][0].update(simulate=False, port=proxy.sockets[0].getsockname()[1],
+                                 timeout=2.0)
+
+    controller, events = await start_controller(make_site(tmp_path, audio_cache, change=slow))
+    try:
+        act = await controller.engine.trigger("fire", source="operator", origin="t")
+        first = await events.wait("first_audio", activation=act.id, timeout=30)
+        assert first.get("relays_confirmed") is True
+        before = events.seen[:events.seen.index(first)]
+        acked = {e["output"] for e in before if e["kind"] == "output" and e["ok"]}
+        assert {"amp_power", "zone_hall", "zone_lobby", "zone_yard"} <= acked, acked
+    finally:
+        await controller.stop()
+        proxy.close()
+        await board.stop()
+
+
+async def _slow_proxy(port: int, delay: float):
+    """A TCP proxy in front of the board that delays every reply: a slow line."""
+
+    async def pipe(reader, writer, late: bool) -> None:
+        try:
+            while data := await reader.read(4096):
+                if late:
+                    await asyncio.sleep(delay)
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(client_reader, client_writer) -> None:
+        board_reader, board_writer = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.gather(pipe(client_reader, board_writer, False),
+                             pipe(board_reader, client_writer, True))
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
