@@ -418,8 +418,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  device {dev['id']} ({dev['driver']}{', simulated' if dev['simulated'] else ''}): {state}")
     for fault in status["faults"]:
         print(f"  FAULT {fault['key']}: {fault['message']}")
-    on = [name for name, v in status["outputs"].items() if v]
+    on = [name for name, v in status["outputs"].items() if v["wanted"]]
     print(f"  outputs on: {', '.join(on) or 'none'}")
+    for name, v in status["outputs"].items():
+        # The engine's wish beside what the board itself reports.
+        board = {True: "on", False: "off", None: "unknown"}[v["reported"]]
+        wanted = "on" if v["wanted"] else "off"
+        flag = "  NOT AS WISHED" if v["reported"] is not None and v["reported"] != v["wanted"] else ""
+        print(f"  output {name:<16} wanted {wanted:<3}  board {board:<7}{flag}")
     return EXIT_OK
 
 

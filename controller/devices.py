@@ -46,6 +46,7 @@ class BoardLink:
     config: Device
     board: RelayBoard
     desired: dict[int, bool] = field(default_factory=dict)
+    owners: dict[int, list[str]] = field(default_factory=dict)
     commanded: dict[int, bool] = field(default_factory=dict)
     online: bool | None = None
     failures: int = 0
@@ -72,6 +73,7 @@ class DeviceManager:
         self.simulators: dict[str, object] = {}
         self._tasks = TaskSet()
         self.on_input: InputHandler | None = None
+        self._progress = asyncio.Condition()  # notified whenever a board's state moves
         self.outputs = config.outputs
         for device in config.devices:
             board = create_board(settings_for(device))
@@ -121,16 +123,20 @@ class DeviceManager:
         return self._tasks.spawn(coro, name)
 
     # -- outputs ------------------------------------------------------------------
-    async def apply(self, desired: dict[str, bool], timeout: float | None = None) -> bool:
+    async def apply(self, desired: dict[str, bool], owners: dict[str, list[str]] | None = None,
+                    timeout: float | None = None) -> bool:
         """Make outputs (by name) take these states; True when all boards confirm.
 
-        With a timeout, returns False when a board is slower; its worker goes on.
+        `owners` names, per output, the activations that want it on; every `output`
+        event carries them as `wanted_by`. With a timeout, returns False when a board
+        is slower; its worker goes on.
         """
         touched: dict[str, BoardLink] = {}
         for name, on in desired.items():
             out = self.outputs[name]
             link = self.links[out.device]
             link.desired[out.channel] = on
+            link.owners[out.channel] = sorted((owners or {}).get(name, [])) if on else []
             touched[out.device] = link
         for link in touched.values():
             link.dirty.set()
@@ -157,6 +163,8 @@ class DeviceManager:
         async with link.synced:
             link.generation += 1
             link.synced.notify_all()
+        async with self._progress:
+            self._progress.notify_all()
 
     async def _sync_worker(self, link: BoardLink) -> None:
         while True:
@@ -166,7 +174,8 @@ class DeviceManager:
                 if link.commanded.get(channel) == on:
                     continue
                 event = {"output": self._output_name(link.config.id, channel),
-                         "device": link.config.id, "channel": channel, "on": on}
+                         "device": link.config.id, "channel": channel, "on": on,
+                         "wanted_by": link.owners.get(channel, [])}
                 started = time.perf_counter()
                 try:
                     await link.board.set(channel, on)
@@ -180,6 +189,25 @@ class DeviceManager:
                 if link.online is not True:
                     await self._found(link)
             await self._notify(link)
+
+    async def settled(self, names: list[str], timeout: float) -> list[str]:
+        """Wait until each named output is acknowledged by its board as wished; return
+        the names not confirmed within `timeout` seconds."""
+        def unconfirmed() -> list[str]:
+            out = []
+            for name in names:
+                o = self.outputs[name]
+                link = self.links[o.device]
+                if link.commanded.get(o.channel) != link.desired.get(o.channel, False):
+                    out.append(name)
+            return out
+
+        try:
+            async with asyncio.timeout(timeout), self._progress:
+                await self._progress.wait_for(lambda: not unconfirmed())
+        except TimeoutError:
+            pass
+        return unconfirmed()
 
     def _output_name(self, device: str, channel: int) -> str:
         for name, out in self.outputs.items():
@@ -395,11 +423,16 @@ class DeviceManager:
         return all(not on for link in self.links.values() for on in link.desired.values()) \
             and all(link.in_sync for link in self.links.values())
 
-    def output_states(self) -> dict[str, bool | None]:
+    def output_states(self) -> dict[str, dict]:
+        """Per output: what the engine wants, what the board reports (None: it cannot
+        report, or is offline), its device and kind."""
         out = {}
         for name, o in self.outputs.items():
             link = self.links[o.device]
-            out[name] = link.desired.get(o.channel, False)
+            reported = link.commanded.get(o.channel) if link.online else None
+            out[name] = {"wanted": link.desired.get(o.channel, False),
+                         "reported": reported if link.board.can_read_back else None,
+                         "device": o.device, "kind": o.kind}
         return out
 
 

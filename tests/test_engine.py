@@ -121,7 +121,7 @@ async def test_lockdown_holds_an_automatic_evacuation_for_confirmation(running):
     await press
     fire = controller.engine.activations[held["activation"]]
     assert fire.state == "held"
-    assert controller.devices.output_states()["siren"] is False
+    assert controller.devices.output_states()["siren"]["wanted"] is False
     controller.engine.confirm(fire.id, "duty officer")
     await events.wait("confirmed", activation=fire.id)
     assert fire.state == "active"

@@ -47,7 +47,7 @@ async def _quiet(controller, events) -> None:
     controller.engine.clear(None, "soak")
     async with asyncio.timeout(60):
         while controller.engine._playing is not None or controller.engine._notices or any(
-                controller.devices.output_states().values()):
+                o["wanted"] for o in controller.devices.output_states().values()):
             events.seen.append(await events.queue.get())  # re-check after every event
 
 
