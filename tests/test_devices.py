@@ -8,7 +8,6 @@ pseudo-terminals. Tests wait on events, never on sleeps.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any
