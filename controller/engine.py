@@ -191,6 +191,7 @@ class Engine:
         drill: bool = False,
         zones: list[str] | None = None,
         parameters: dict[str, str] | None = None,
+        note: str | None = None,
     ) -> Activation:
         try:
             scenario = self.library.get(scenario_id)
@@ -250,6 +251,7 @@ class Engine:
             parameters=params,
             priority=scenario.priority,
             state=act.state,
+            **({"note": note} if note else {}),
         )
         if hold:
             self.bus.publish(
@@ -266,10 +268,11 @@ class Engine:
         self._refresh()
         return act
 
-    async def _on_input(self, cfg: PanicInput, active: bool) -> None:
+    async def _on_input(self, cfg: PanicInput, active: bool, at_start: bool = False) -> None:
         if active:
             try:
-                await self.trigger(cfg.scenario, source="input", origin=cfg.id, zones=cfg.zones)
+                await self.trigger(cfg.scenario, source="input", origin=cfg.id, zones=cfg.zones,
+                                   note="active at start" if at_start else None)
             except RequestInvalid as exc:
                 self.faults.raise_(f"input:{cfg.id}", "input_cannot_trigger", input=cfg.id,
                                    error=str(exc))

@@ -8,10 +8,13 @@ pseudo-terminals. Tests wait on events, never on sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 import tomli_w
 
 from controller.config import load_config
@@ -19,8 +22,15 @@ from controller.devices import DeviceManager
 from controller.events import EventBus
 from controller.faults import FaultBook
 from controller.journal import Journal
-from drivers.simulator import SimulatedBoard
+from drivers.simulator import PtyBridge, SimulatedBoard
 from tests.conftest import Events
+from tests.emulators import (
+    KmtronicEmulator,
+    LcusEmulator,
+    NumatoEmulator,
+    RtuEmulator,
+    relays_become,
+)
 
 
 def site(tmp: Path, devices: list[dict], outputs: dict[str, dict],
@@ -94,3 +104,252 @@ async def test_apply_names_its_owners_and_settled_confirms(tmp_path):
             assert await devices.settled(["out1", "out3"], 0.5) == ["out1", "out3"]
     finally:
         await sim.stop()
+
+
+def serial_device(driver: str, port: str, **kw: Any) -> dict[str, Any]:
+    return {"id": "board1", "driver": driver, "transport": "serial", "port": port,
+            "baudrate": 9600, "channels": 8, "inputs": 0, "poll_period": 0.2,
+            "timeout": 0.3, **kw}
+
+
+@contextlib.asynccontextmanager
+async def rtu_line(units=(1,), *, strict_gap=False, inputs=0):
+    """Simulated Modbus RTU boards (one per unit) behind a wire-timed 9600-baud line."""
+    bridge = PtyBridge(baudrate=9600, strict_gap=strict_gap)
+    others = [SimulatedBoard(unit=u, coils=8, inputs=inputs) for u in units[1:]]
+    server = SimulatedBoard(unit=units[0], coils=8, inputs=inputs, serial_port=bridge.a_path,
+                            also=others)
+    boards = [server, *others]
+    await server.start()
+    try:
+        yield bridge, boards
+    finally:
+        await server.stop()
+        bridge.close()
+
+
+def requests(bridge: PtyBridge, *codes: int) -> list[bytes]:
+    return [f.data for f in bridge.frames if f.sender == "dabyl" and f.data[1:2]
+            and f.data[1] in codes]
+
+
+# -- issue 14, case 1: one frame per board --------------------------------------------------
+
+async def test_a_whole_wish_goes_to_a_modbus_board_in_one_frame(tmp_path):
+    async with rtu_line() as (bridge, (sim,)):
+        cfg = site(tmp_path, [serial_device("modbus-coils", bridge.b_path, poll_period=30)],
+                   EIGHT)
+        async with manager(cfg) as (devices, events, _):
+            assert await devices.rest(timeout=5)
+            before = len(requests(bridge, 5, 15))
+            assert await devices.apply({name: True for name in EIGHT}, timeout=5)
+            writes = requests(bridge, 5, 15)[before:]
+            assert [w[:7].hex(" ") for w in writes] == ["01 0f 00 00 00 08 01"], writes
+            assert writes[0][7] == 0xFF
+            assert sim.coils(0, 8) == [True] * 8
+
+
+# -- issue 14, case 2: the 3.5-character silence -----------------------------------------------
+
+async def test_frames_keep_the_silence_a_shared_line_needs(tmp_path):
+    async with rtu_line((1, 2), strict_gap=True, inputs=4) as (bridge, (one, two)):
+        board = serial_device("modbus-coils", bridge.b_path, inputs=4, poll_period=0.3)
+        outputs = {**EIGHT, **{f"two{i}": {"device": "board2", "channel": i} for i in range(8)}}
+        cfg = site(tmp_path, [board, dict(board, id="board2", unit=2)], outputs)
+        async with manager(cfg) as (devices, events, _):
+            for on in (True, False, True):
+                await devices.apply({name: on for name in outputs}, timeout=5)
+                assert await devices.settled(list(outputs), 5) == []
+                assert one.coils(0, 8) == [on] * 8 and two.coils(0, 8) == [on] * 8
+        char = 10 / 9600
+        assert not bridge.dropped, f"{len(bridge.dropped)} frames lost on the line"
+        sent = [f for f in bridge.frames if f.sender == "dabyl"]
+        assert min(f.gap for f in sent) >= 3.5 * char
+
+
+# -- issue 14, case 3: unplug and replug ------------------------------------------------------
+
+REPLUG = {
+    "lcus": LcusEmulator,
+    "numato": NumatoEmulator,
+    "kmtronic": KmtronicEmulator,
+    "eletechsup": RtuEmulator,
+    "modbus-coils": RtuEmulator,
+}
+
+
+@pytest.mark.parametrize("driver", sorted(REPLUG))
+async def test_a_serial_board_comes_back_after_unplug_and_replug(tmp_path, driver, caplog):
+    emu = REPLUG[driver](8, link=tmp_path / "ttyUSB0")
+    try:
+        cfg = site(tmp_path, [serial_device(driver, emu.path)], EIGHT)
+        async with manager(cfg) as (devices, events, faults):
+            assert await devices.rest(timeout=5)
+            wish = {name: name in ("out1", "out6") for name in EIGHT}
+            await devices.apply(wish, timeout=5)
+            await relays_become(emu, [i in (1, 6) for i in range(8)])
+            emu.unplug()
+            await events.wait("fault", key="device:board1", timeout=10)
+            emu.replug()
+            await events.wait("fault_cleared", key="device:board1", timeout=10)
+            await relays_become(emu, [i in (1, 6) for i in range(8)])
+    finally:
+        emu.close()
+    assert not any(r.exc_info for r in caplog.records), "no traceback in the log"
+
+
+# -- issue 14, case 5: errors in words ------------------------------------------------------------
+
+@pytest.mark.parametrize("mode, words", [("silent", "no reply within 0.3 s"),
+                                         ("garbage", "answered an invalid frame")])
+async def test_a_modbus_fault_says_what_is_wrong(tmp_path, mode, words, caplog):
+    emu = RtuEmulator(8, unit=2)
+    emu.mode = mode
+    try:
+        cfg = site(tmp_path, [serial_device("modbus-coils", emu.path, unit=2)], EIGHT)
+        async with manager(cfg) as (devices, events, faults):
+            fault = await events.wait("fault", key="device:board1", timeout=10)
+    finally:
+        emu.close()
+    assert fault["message"].startswith(
+        f"board1 (modbus-coils, {emu.path} unit 2): {words}"), fault["message"]
+    assert not any(r.exc_info for r in caplog.records), "no traceback in the log"
+
+
+async def test_a_vanished_port_is_called_so(tmp_path, caplog):
+    emu = KmtronicEmulator(8, link=tmp_path / "ttyUSB7")
+    try:
+        cfg = site(tmp_path, [serial_device("kmtronic", emu.path)], EIGHT)
+        async with manager(cfg) as (devices, events, faults):
+            assert await devices.rest(timeout=5)
+            emu.unplug()
+            fault = await events.wait("fault", key="device:board1", timeout=10)
+            assert fault["message"] == f"board1 (kmtronic, {emu.path}): port vanished (unplugged?)"
+            ru = faults.list()[0]["text"]["ru"]
+            assert "board1" in ru and "отключ" in ru
+    finally:
+        emu.close()
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len([m for m in messages if "port vanished" in m]) == 1, "said once per outage"
+    assert not any(r.exc_info for r in caplog.records)
+
+
+async def test_garbage_over_tcp_is_an_invalid_frame_and_no_traceback(tmp_path, caplog):
+    async def answer_garbage(reader, writer):
+        while await reader.read(256):
+            writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(answer_garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        cfg = site(tmp_path, [{"id": "board1", "driver": "modbus-coils", "port": port,
+                               "channels": 8, "inputs": 0, "poll_period": 0.2,
+                               "timeout": 0.3}], EIGHT)
+        async with manager(cfg) as (devices, events, faults):
+            fault = await events.wait("fault", key="device:board1", timeout=10)
+    finally:
+        server.close()
+    assert fault["message"].startswith(
+        f"board1 (modbus-coils, 127.0.0.1:{port} unit 1): answered an invalid frame")
+    assert not any(r.exc_info for r in caplog.records), "no traceback in the log"
+
+
+# -- issue 10, case 2: a board that answers reads but refuses writes ----------------------------
+
+@pytest.mark.parametrize("exception", [2, 4])
+async def test_refused_writes_are_a_fault_and_the_outputs_come_back(tmp_path, exception):
+    sim = SimulatedBoard(coils=8, inputs=0)
+    await sim.start()
+    try:
+        async with manager(site(tmp_path, [tcp_device(sim)], EIGHT)) as (devices, events, _):
+            assert await devices.rest(timeout=3)
+            sim.refuse_writes = exception
+            await devices.apply({name: name in ("out2", "out5") for name in EIGHT}, timeout=3)
+            fault = await events.wait("fault", key="writes:board1", timeout=3)
+            assert "out2" in fault["message"] and "out5" in fault["message"]
+            states = devices.output_states()
+            assert states["out2"]["wanted"] is True and states["out2"]["reported"] is False
+            sim.refuse_writes = None
+            await events.wait("fault_cleared", key="writes:board1", timeout=3)
+            assert sim.coils(0, 8) == [i in (2, 5) for i in range(8)]
+            assert devices.output_states()["out2"]["reported"] is True
+    finally:
+        await sim.stop()
+
+
+# -- issue 10, case 3: an LCUS that loses its relays ------------------------------------------------
+
+async def test_a_board_that_cannot_report_gets_its_wish_again(tmp_path):
+    emu = LcusEmulator(4)
+    try:
+        outputs = {f"out{i}": {"device": "board1", "channel": i} for i in range(4)}
+        cfg = site(tmp_path, [serial_device("lcus", emu.path, channels=4)], outputs)
+        async with manager(cfg) as (devices, events, _):
+            assert await devices.rest(timeout=3)
+            await devices.apply({"out0": True, "out1": False, "out2": True, "out3": False})
+            await relays_become(emu, [True, False, True, False])
+            assert devices.output_states()["out0"]["reported"] is None, "LCUS cannot report"
+            emu.lose_relays()
+            await relays_become(emu, [True, False, True, False])
+    finally:
+        emu.close()
+
+
+# -- issue 14, case 7: the boards' own commands, used where they fit ----------------------------
+
+async def test_an_eletechsup_board_switches_all_relays_in_one_command(tmp_path):
+    emu = RtuEmulator(8)
+    try:
+        cfg = site(tmp_path, [serial_device("eletechsup", emu.path, poll_period=30)], EIGHT)
+        async with manager(cfg) as (devices, events, _):
+            assert await devices.rest(timeout=5)
+            assert emu.frames[-1].hex(" ") == "01 06 00 00 08 00 8e 0a", "all off"
+            count = len(emu.frames)
+            assert await devices.apply({name: True for name in EIGHT}, timeout=5)
+            writes = [f[:6].hex(" ") for f in emu.frames[count:] if f[1] == 6]
+            assert writes == ["01 06 00 00 07 00"]
+            assert emu.relays == [True] * 8
+    finally:
+        emu.close()
+
+
+@pytest.mark.parametrize("driver", ["waveshare", "eletechsup"])
+async def test_selftest_pulses_end_by_themselves_where_the_board_can(tmp_path, driver):
+    emu = RtuEmulator(8)
+    try:
+        cfg = site(tmp_path, [serial_device(driver, emu.path, poll_period=30)], EIGHT)
+        async with manager(cfg) as (devices, events, _):
+            assert await devices.rest(timeout=5)
+            results = await devices.selftest(pulse=True)
+            assert all(r["ok"] for r in results), [r["detail"] for r in results]
+            if driver == "waveshare":  # flash-on: FC05 at 0x0200+n, time in 100 ms
+                assert [(base, ch) for base, ch, _ in emu.flashes] == [(0x0200, i) for i in range(8)]
+            else:  # timed on: FC06 0x06XX to the relay's register
+                assert sorted(emu.timers) == list(range(8))
+            assert emu.relays == [False] * 8
+    finally:
+        emu.close()
+
+
+# -- issue 10, case 5: a panic button pressed while the controller was down ---------------------
+
+async def test_a_latching_input_active_at_start_triggers_its_scenario(tmp_path, audio_cache):
+    from tests.conftest import make_site, start_controller
+
+    board = SimulatedBoard(coils=16, inputs=8)
+    await board.start()
+    board.set_input(0, True)  # panic_office, pressed while the controller was down
+
+    def external(cfg):
+        cfg["devices"][0].update(simulate=False, port=board.port)
+
+    controller, events = await start_controller(make_site(tmp_path, audio_cache, change=external))
+    try:
+        event = await events.wait("triggered", source="input", timeout=10)
+        assert event["origin"] == "panic_office" and event["scenario"] == "armed_attack"
+        assert event["note"] == "active at start"
+        assert not [f for f in controller.faults.active if f.startswith("input:")]
+    finally:
+        await controller.stop()
+        await board.stop()
