@@ -117,6 +117,7 @@ class DeviceManager:
         self.outputs = config.outputs
         self._progress = asyncio.Condition()  # notified whenever a board's state moves
         self._rested = asyncio.Event()  # outputs were put to rest once: inputs may act
+        self.inputs_known = asyncio.Event()  # every input has been read and debounced once
         for device in config.devices:
             board = create_board(settings_for(device))
             link = BoardLink(device, board)
@@ -156,6 +157,9 @@ class DeviceManager:
                                error=str(exc))
             return
         self.simulators[device.id] = sim
+        for cfg in self.config.inputs:
+            if cfg.device == device.id and cfg.eol is not None:
+                self.set_simulated_input(cfg, False)  # a supervised loop starts at rest
 
     async def stop(self) -> None:
         await self._tasks.cancel_all()
@@ -479,6 +483,9 @@ class DeviceManager:
     async def _settle_input(self, state: InputState, new: str, at_start: bool) -> None:
         cfg = state.config
         state.state = new
+        if at_start and all(s.state is not None for link in self.links.values()
+                            for s in link.inputs):
+            self.inputs_known.set()
         loop_key = f"input:{cfg.id}:loop"
         if new in LOOP_FAULTS:
             # The loop itself is broken: what the input means is unknown, so it keeps
@@ -597,6 +604,18 @@ class DeviceManager:
             if cfg.id == input_id:
                 return self.simulators.get(cfg.device), cfg
         return None, None
+
+    def set_simulated_input(self, cfg: PanicInput, active: bool) -> None:
+        """Press or release an input of a simulated board as its wiring would: a
+        contact opens or closes, a supervised loop reads inside its active or normal
+        range."""
+        sim = self.simulators[cfg.device]
+        if cfg.eol is not None:
+            low, high = cfg.eol.active if active else cfg.eol.normal
+            sim.set_register(cfg.channel, (low + high) // 2)  # type: ignore[attr-defined]
+        else:
+            sim.set_input(cfg.channel,  # type: ignore[attr-defined]
+                          active == (cfg.contact == "normally_open"))
 
     # -- status -----------------------------------------------------------------------
     def status(self) -> list[dict]:

@@ -258,20 +258,24 @@ class SerialLinesInput(SerialBoard):
             raise DeviceConfigError("serial-lines has 4 inputs (CTS, DSR, DCD, RI)")
         super().__init__(settings)
         self.watch = ""  # "interrupt" or "poll", once the watcher runs
+        self._supplied_port = None
         self._changed = asyncio.Event()
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
 
     async def _connect(self) -> None:
-        await self._line.check(self._supply)
+        await self._line.check(self._supplied)
 
-    @staticmethod
-    def _supply(port) -> None:
-        port.dtr = True
-        port.rts = True
+    def _supplied(self, port):
+        """DTR and RTS up on this port (again after every reopen) before reading."""
+        if port is not self._supplied_port:
+            port.dtr = True
+            port.rts = True
+            self._supplied_port = port
+        return port
 
     async def _read_inputs(self) -> list[bool]:
-        return await self._line.check(modem_lines)
+        return await self._line.check(lambda port: modem_lines(self._supplied(port)))
 
     async def _read_outputs(self) -> list[bool]:
         return []

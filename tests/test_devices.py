@@ -353,3 +353,182 @@ async def test_a_latching_input_active_at_start_triggers_its_scenario(tmp_path, 
     finally:
         await controller.stop()
         await board.stop()
+
+
+# -- inputs of every kind ----------------------------------------------------------------
+
+class Pressed:
+    """What the engine would be told: (input, active, at_start) per call."""
+
+    def __init__(self) -> None:
+        self.calls: asyncio.Queue[tuple[str, bool, bool]] = asyncio.Queue()
+
+    async def __call__(self, cfg, active: bool, at_start: bool) -> None:
+        await self.calls.put((cfg.id, active, at_start))
+
+    async def next(self) -> tuple[str, bool, bool]:
+        return await asyncio.wait_for(self.calls.get(), 5)
+
+
+async def test_fault_inputs_raise_and_clear_a_named_fault(tmp_path):
+    sim = SimulatedBoard(coils=8, inputs=4)
+    await sim.start()
+    inputs = [
+        {"id": "amp_fault", "device": "board1", "channel": 0, "kind": "fault",
+         "fault": "amplifier", "debounce": 0.02},
+        {"id": "ups", "device": "board1", "channel": 1, "kind": "fault",
+         "fault": "ups_on_battery", "contact": "normally_closed", "debounce": 0.02},
+        {"id": "tamper", "device": "board1", "channel": 2, "kind": "fault", "fault": "tamper"},
+    ]
+    pressed = Pressed()
+    sim.set_input(1, True)  # the UPS relay is closed while mains is there
+    try:
+        cfg = site(tmp_path, [tcp_device(sim, inputs=4)], EIGHT, inputs)
+        async with manager(cfg, on_input=pressed) as (devices, events, faults):
+            assert await devices.rest(timeout=3)
+            await asyncio.wait_for(devices.inputs_known.wait(), 5)
+            sim.set_input(0, True)
+            fault = await events.wait("fault", key="input:amp_fault")
+            assert fault["code"] == "input_amplifier"
+            ru = faults.list()[0]["text"]["ru"]
+            assert "усилител" in ru and "amp_fault" in ru
+            sim.set_input(1, False)  # mains lost: the contact opens
+            assert (await events.wait("fault", key="input:ups"))["code"] == "input_ups_on_battery"
+            sim.set_input(0, False)
+            await events.wait("fault_cleared", key="input:amp_fault")
+            sim.set_input(2, True)
+            assert (await events.wait("fault", key="input:tamper"))["code"] == "input_tamper"
+            assert "input:ups" in faults.active
+        assert pressed.calls.empty(), "a fault input starts no scenario"
+    finally:
+        await sim.stop()
+
+
+@pytest.mark.parametrize("registers", ["input", "holding"])
+async def test_a_supervised_input_tells_active_open_and_short(tmp_path, registers):
+    sim = SimulatedBoard(coils=0, inputs=0, registers=2)
+    await sim.start()
+    sim.set_register(0, 5000)  # normal: the end-of-line resistor alone
+    eol = {"short": [0, 999], "active": [1000, 3999], "normal": [4000, 7999],
+           "open": [8000, 65535]}
+    inputs = [{"id": "panic_hall", "device": "analog", "channel": 0, "scenario": "armed_attack",
+               "eol": eol, "debounce": 0.02}]
+    analog = {"id": "analog", "driver": "modbus-analog", "port": sim.port, "channels": 0,
+              "inputs": 2, "registers": registers, "poll_period": 0.2, "timeout": 0.3}
+    relays = SimulatedBoard(coils=8, inputs=0)
+    await relays.start()
+    pressed = Pressed()
+    try:
+        cfg = site(tmp_path, [tcp_device(relays), analog], EIGHT, inputs)
+        async with manager(cfg, on_input=pressed) as (devices, events, faults):
+            await devices.rest(timeout=3)
+            await asyncio.wait_for(devices.inputs_known.wait(), 5)
+            sim.set_register(0, 2000)  # the button closes its resistor across the loop
+            assert await pressed.next() == ("panic_hall", True, False)
+            sim.set_register(0, 5000)
+            assert await pressed.next() == ("panic_hall", False, False)
+            sim.set_register(0, 65000)  # wire cut
+            fault = await events.wait("fault", key="input:panic_hall:loop")
+            assert fault["code"] == "input_open"
+            assert "обрыв" in faults.list()[0]["text"]["ru"]
+            sim.set_register(0, 10)  # wires shorted
+            assert (await events.wait("fault", key="input:panic_hall:loop"))["code"] == "input_short"
+            sim.set_register(0, 5000)
+            await events.wait("fault_cleared", key="input:panic_hall:loop")
+            results = {r["name"]: r for r in await devices.selftest(pulse=False)}
+            assert results["panic_hall"]["ok"] and "reads 5000" in results["panic_hall"]["detail"]
+        assert pressed.calls.empty(), "an open or short loop is a fault, not an alarm"
+    finally:
+        await sim.stop()
+        await relays.stop()
+
+
+async def test_a_panic_button_on_modem_lines_wakes_the_controller(tmp_path):
+    # pyserial's loop:// joins RTS to CTS: a normally-closed button between them.
+    button = {"id": "board1", "driver": "serial-lines", "transport": "serial", "port": "loop://",
+              "channels": 0, "inputs": 4, "poll_period": 1.0}
+    inputs = [{"id": "panic_door", "device": "board1", "channel": 0, "contact": "normally_closed",
+               "scenario": "armed_attack", "debounce": 0.01}]
+    pressed = Pressed()
+    cfg = site(tmp_path, [button, {"id": "relays", "driver": "lcus", "transport": "serial",
+                                   "port": "loop://relays", "channels": 1, "inputs": 0}],
+               {"lamp": {"device": "relays", "channel": 0}}, inputs)
+    async with manager(cfg, on_input=pressed) as (devices, events, faults):
+        await devices.rest(timeout=3)
+        await asyncio.wait_for(devices.inputs_known.wait(), 5)
+        board = devices.links["board1"].board
+        port = board.line.serial_port()
+        port.rts = False  # pressed: the loop opens
+        assert await pressed.next() == ("panic_door", True, False)
+        port.rts = True
+        assert await pressed.next() == ("panic_door", False, False)
+        assert board.watch == "poll", "loop:// has no modem-line interrupts"
+
+
+EOL = {"short": [0, 999], "active": [1000, 3999], "normal": [4000, 7999], "open": [8000, 65535]}
+ANALOG = {"id": "analog", "driver": "modbus-analog", "port": 1502, "channels": 0, "inputs": 2}
+RELAYS = {"id": "board1", "driver": "modbus-coils", "port": 1503, "channels": 8, "inputs": 2}
+
+
+@pytest.mark.parametrize("inputs, says", [
+    ([{"id": "a", "device": "board1", "channel": 0, "kind": "fault", "scenario": "fire"}],
+     "inputs[0].scenario: a fault input raises a fault, it starts no scenario"),
+    ([{"id": "a", "device": "board1", "channel": 0}],
+     "inputs[0].scenario: a panic input needs a scenario"),
+    ([{"id": "a", "device": "board1", "channel": 0, "scenario": "fire", "eol": EOL}],
+     "inputs[0].eol: only inputs on a modbus-analog device are supervised"),
+    ([{"id": "a", "device": "analog", "channel": 0, "scenario": "fire"}],
+     "inputs[0].eol: an input on an analog module needs its eol ranges"),
+    ([{"id": "a", "device": "analog", "channel": 0, "scenario": "fire",
+       "eol": dict(EOL, active=[900, 3999])}],
+     "inputs[0].eol: short and active overlap"),
+    ([{"id": "a", "device": "analog", "channel": 0, "scenario": "fire",
+       "eol": dict(EOL, open=[9000, 8000])}],
+     "inputs[0].eol.open: Value error, give the range as [lowest, highest]"),
+])
+def test_input_kinds_are_checked_in_the_config(tmp_path, inputs, says):
+    from controller.errors import ConfigurationError
+
+    path = site(tmp_path, [RELAYS, ANALOG], EIGHT, inputs)
+    with pytest.raises(ConfigurationError) as err:
+        load_config(path)
+    assert says in str(err.value), str(err.value)
+
+
+async def test_polls_keep_to_their_share_of_the_line(tmp_path):
+    async with rtu_line(inputs=4) as (bridge, (sim,)):
+        board = serial_device("modbus-coils", bridge.b_path, inputs=4, poll_share=0.1)
+        inputs = [{"id": "panic", "device": "board1", "channel": 0, "scenario": "fire"}]
+        async with manager(site(tmp_path, [board], EIGHT, inputs)) as (devices, events, _):
+            await devices.rest(timeout=5)
+            await asyncio.wait_for(devices.inputs_known.wait(), 5)
+            sim.set_input(0, True)
+            await events.wait("input", input="panic", active=True, timeout=5)
+            sim.set_input(0, False)
+            await events.wait("input", input="panic", active=False, timeout=5)
+            line = devices.status()[0]["line"]
+        assert line["poll_share"] == 0.1 and 0 < line["poll_share_used"] <= 1
+        polls = [i for i, f in enumerate(bridge.frames) if f.sender == "dabyl" and f.data[1] == 2]
+        assert len(polls) >= 3
+        for a, b in zip(polls, polls[1:], strict=False):
+            exchange = bridge.frames[a + 1].end - bridge.frames[a].start  # request and reply
+            spacing = bridge.frames[b].start - bridge.frames[a].start
+            assert spacing >= 0.9 * exchange / 0.1, (spacing, exchange)
+
+
+async def test_a_simulated_supervised_input_can_be_pressed(tmp_path):
+    from tests.conftest import free_port
+
+    analog = dict(ANALOG, port=free_port(), simulate=True)
+    relays = dict(RELAYS, port=free_port(), simulate=True, inputs=0)
+    inputs = [{"id": "panic_hall", "device": "analog", "channel": 1, "scenario": "fire",
+               "eol": EOL, "debounce": 0.01}]
+    pressed = Pressed()
+    async with manager(site(tmp_path, [relays, analog], EIGHT, inputs), on_input=pressed) as (
+            devices, events, faults):
+        cfg = devices.config.inputs[0]
+        await devices.rest(timeout=3)
+        await asyncio.wait_for(devices.inputs_known.wait(), 5)
+        devices.set_simulated_input(cfg, True)
+        assert await pressed.next() == ("panic_hall", True, False)
+        assert not [e for e in events.drain() if e["kind"] == "fault"], "the loop started whole"

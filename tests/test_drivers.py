@@ -378,3 +378,28 @@ async def test_kmtronic_rs485_boards_share_a_line_by_address():
         await one.close()
         await two.close()
         km.close()
+
+
+async def test_numato_switches_a_whole_board_with_writeall():
+    numato = NumatoEmulator(16)
+    board = await _serial_board("numato", numato)
+    try:
+        await board.write_outputs({ch: ch in (0, 11, 15) for ch in range(16)})
+        assert numato.frames == [b"relay writeall 8801\r"]
+        assert numato.relays == [ch in (0, 11, 15) for ch in range(16)]
+        await board.write_outputs({3: True}, changed=[3])  # part of a board: one by one
+        assert numato.frames[-1] == b"relay on 3\r"
+    finally:
+        await board.close()
+        numato.close()
+
+
+def test_a_usb_board_is_alone_on_its_port():
+    first = create_board(DeviceSettings(id="a", driver="kmtronic", transport="serial",
+                                        port="loop://x", channels=8, inputs=0))
+    try:
+        with pytest.raises(DeviceConfigError, match="alone on its port"):
+            create_board(DeviceSettings(id="b", driver="kmtronic", transport="serial",
+                                        port="loop://x", channels=8, inputs=0))
+    finally:
+        first._release()
