@@ -152,6 +152,9 @@ class _TcpLink:
         except TimeoutError:
             self.close()  # a late reply must not be taken for the next one
             raise DeviceTimeout(self.timeout) from None
+        except asyncio.CancelledError:
+            self.close()  # nor the reply to a request given up half way
+            raise
         except asyncio.IncompleteReadError:
             self.close()
             raise DeviceUnavailable("device_connection_lost",

@@ -35,6 +35,7 @@ class PtyDevice:
         self.mode = "normal"  # normal | silent | late | noise | short | garbage
         self.late_by = 1.0
         self.changed = threading.Event()
+        self.replied = threading.Event()  # set after each reply is written
         self.link = link
         self._plug()
 
@@ -114,6 +115,7 @@ class PtyDevice:
             os.write(self.master, reply)
         except OSError:
             pass
+        self.replied.set()
 
     # -- protocol hooks ------------------------------------------------------------
     def parse(self, buffer: bytes) -> tuple[bytes, bytes] | None:

@@ -168,10 +168,11 @@ def test_unknown_driver_lists_the_known_ones():
 
 # -- exact frames --------------------------------------------------------------------------
 
-async def _serial_board(driver, emulator, **kw):
+async def _serial_board(driver, emulator, timeout=0.3, **kw):
+    # Polls may take the whole line here: these tests are about frames, not scheduling.
     board = create_board(DeviceSettings(id=driver, driver=driver, transport="serial",
                                         port=emulator.path, channels=len(emulator.relays),
-                                        inputs=0, timeout=0.3, **kw))
+                                        inputs=0, timeout=timeout, poll_share=1.0, **kw))
     await board.connect()
     return board
 
@@ -253,8 +254,11 @@ async def test_silence_late_short_and_noise(driver, emulator):
                             ("short", DeviceReplyError), ("garbage", DeviceReplyError)):
             emu.mode = mode
             emu.late_by = 0.6
+            emu.replied.clear()
             with pytest.raises(error):
                 await board.read_outputs()
+            if mode == "late":  # its reply must not be taken for the next request's
+                assert await asyncio.to_thread(emu.replied.wait, 5)
         emu.mode = "noise"
         try:
             states = await board.read_outputs()
@@ -297,7 +301,7 @@ def test_numato_parser_never_crashes_on_garbage(reply):
 async def test_kmtronic_never_crashes_on_random_replies(noise):
     emu = KmtronicEmulator(2)
     emu.handle = lambda frame: noise  # the device answers anything at all
-    board = await _serial_board("kmtronic", emu)
+    board = await _serial_board("kmtronic", emu, timeout=0.05)
     try:
         await board.read_outputs()
     except DeviceError:
