@@ -380,18 +380,24 @@ class DeviceManager:
 
     def _compare(self, link: BoardLink, states: list[bool], regular: bool) -> None:
         link.reported = {ch: states[ch] for ch in link.names if ch < len(states)}
-        wrong = {ch for ch, on in link.wanted.items()
-                 if ch in link.reported and ch not in link.testing
-                 and link.acked.get(ch) == on and link.reported[ch] != on}
-        lasting = wrong & link.mismatch
-        link.mismatch = wrong
+        wrong: set[int] = set()  # the board reports otherwise than it confirmed
+        still: set[int] = set()  # found wrong before; the write sent again has not landed
+        for ch, on in link.wanted.items():
+            if ch not in link.reported or ch in link.testing or link.reported[ch] == on:
+                continue
+            if link.acked.get(ch) == on:
+                wrong.add(ch)
+            elif ch in link.mismatch:
+                still.add(ch)
+        lasting = (wrong | still) & link.mismatch
+        link.mismatch = wrong | still
         for ch in wrong:
             link.acked[ch] = link.reported[ch]  # the board's truth: the worker re-sends
         key = f"readback:{link.config.id}"
         if lasting:
             names = [link.names[ch] for ch in sorted(lasting)]
             self.faults.raise_(key, "outputs_mismatch", device=link.config.id, outputs=names)
-        elif not wrong:
+        elif not link.mismatch:
             self.faults.clear(key, "outputs as wished again")
         if wrong and (regular or not lasting):
             link.dirty.set()  # a lasting difference is retried at the next poll

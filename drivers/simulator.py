@@ -44,7 +44,12 @@ class _WatchedBlock(ModbusSequentialDataBlock):
     def setValues(self, address, values):  # noqa: N802 - pymodbus API
         if self._board.refuse_writes:
             return ExcCodes(self._board.refuse_writes)
-        result = super().setValues(address, values)
+        values = values if isinstance(values, list) else [values]
+        # A stuck relay: the board takes the write and the relay stays as it was.
+        # (pymodbus stores coil n at address n + 1.)
+        kept = [self.values[address + i - self.address] if address + i - 1 in self._board.stuck
+                else v for i, v in enumerate(values)]
+        result = super().setValues(address, kept)
         self._board.changed.set()
         return result
 
@@ -58,7 +63,7 @@ class SimulatedBoard:
     server answers for all of them, as several slaves share one RS-485 pair.
     `refuse_writes`, when set to a Modbus exception code (2: illegal address, 4:
     device failure), makes the board answer every write with that exception while
-    reads go on working.
+    reads go on working. Coils in `stuck` take writes and do not move (a welded relay).
     """
 
     def __init__(
@@ -85,6 +90,7 @@ class SimulatedBoard:
         self.serial_port = serial_port
         self.baudrate = baudrate
         self.refuse_writes: int | None = None
+        self.stuck: set[int] = set()  # coils whose relay no longer moves
         self.changed = asyncio.Event()
         self._coils = _WatchedBlock(self.coil_count, self)
         self._inputs = ModbusSequentialDataBlock(0, [False] * (self.input_count + 1))

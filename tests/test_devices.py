@@ -26,6 +26,7 @@ from drivers.simulator import PtyBridge, SimulatedBoard
 from tests.conftest import Events
 from tests.emulators import (
     KmtronicEmulator,
+    KmtronicRs485Emulator,
     LcusEmulator,
     NumatoEmulator,
     RtuEmulator,
@@ -173,8 +174,10 @@ REPLUG = {
     "lcus": LcusEmulator,
     "numato": NumatoEmulator,
     "kmtronic": KmtronicEmulator,
+    "kmtronic-rs485": lambda channels, link: KmtronicRs485Emulator(boards=1, link=link),
     "eletechsup": RtuEmulator,
     "modbus-coils": RtuEmulator,
+    "waveshare": RtuEmulator,
 }
 
 
@@ -532,3 +535,40 @@ async def test_a_simulated_supervised_input_can_be_pressed(tmp_path):
         devices.set_simulated_input(cfg, True)
         assert await pressed.next() == ("panic_hall", True, False)
         assert not [e for e in events.drain() if e["kind"] == "fault"], "the loop started whole"
+
+
+async def test_a_relay_that_does_not_move_is_a_fault_naming_its_output(tmp_path):
+    sim = SimulatedBoard(coils=8, inputs=0)
+    await sim.start()
+    try:
+        async with manager(site(tmp_path, [tcp_device(sim)], EIGHT)) as (devices, events, _):
+            assert await devices.rest(timeout=3)
+            sim.stuck = {3}
+            await devices.apply({name: name in ("out3", "out4") for name in EIGHT})
+            fault = await events.wait("fault", key="readback:board1", timeout=3)
+            assert fault["params"]["outputs"] == ["out3"], "the relay that did not move"
+            assert devices.output_states()["out3"] == {
+                "wanted": True, "reported": False, "device": "board1", "kind": "zone"}
+            sim.stuck = set()
+            await events.wait("fault_cleared", key="readback:board1", timeout=3)
+            assert sim.coils(0, 8) == [i in (3, 4) for i in range(8)]
+    finally:
+        await sim.stop()
+
+
+async def test_a_board_that_loses_its_relays_gets_them_back_at_the_next_poll(tmp_path):
+    sim = SimulatedBoard(coils=8, inputs=0)
+    await sim.start()
+    try:
+        async with manager(site(tmp_path, [tcp_device(sim)], EIGHT)) as (devices, events, _):
+            assert await devices.rest(timeout=3)
+            await devices.apply({name: name in ("out1", "out6") for name in EIGHT})
+            for event in events.drain():
+                event["_taken"] = True
+            sim._device.setValues(1, 0, [False] * 8)  # a power dip on the board
+            await events.wait("output", output="out1", on=True, ok=True, timeout=3)
+            await events.wait("output", output="out6", on=True, ok=True, timeout=3)
+            assert sim.coils(0, 8) == [i in (1, 6) for i in range(8)]
+            assert "readback:board1" not in devices.faults.active, "once is no fault"
+    finally:
+        await sim.stop()
