@@ -30,11 +30,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from controller.config import Config, Device, PanicInput
+from controller.errors import ConfigurationError
 from controller.events import EventBus
 from controller.faults import FaultBook
 from controller.tasks import TaskSet
 from drivers import DeviceSettings, RelayBoard, create_board
-from drivers.errors import DeviceError, DeviceRefused
+from drivers.errors import DeviceConfigError, DeviceError, DeviceRefused
 
 INPUT_POLL = 0.05
 LOST_AFTER_FAILURES = 2
@@ -118,8 +119,14 @@ class DeviceManager:
         self._progress = asyncio.Condition()  # notified whenever a board's state moves
         self._rested = asyncio.Event()  # outputs were put to rest once: inputs may act
         self.inputs_known = asyncio.Event()  # every input has been read and debounced once
-        for device in config.devices:
-            board = create_board(settings_for(device))
+        for i, device in enumerate(config.devices):
+            try:
+                board = create_board(settings_for(device))
+            except DeviceConfigError as exc:
+                for link in self.links.values():
+                    link.board._release()
+                raise ConfigurationError([f"{config.source}: devices[{i}] ({device.id}): "
+                                          f"{exc.reason}"]) from None
             link = BoardLink(device, board)
             link.names = {o.channel: n for n, o in config.outputs.items() if o.device == device.id}
             link.inputs = [InputState(i) for i in config.inputs if i.device == device.id]

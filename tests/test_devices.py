@@ -572,3 +572,20 @@ async def test_a_board_that_loses_its_relays_gets_them_back_at_the_next_poll(tmp
             assert "readback:board1" not in devices.faults.active, "once is no fault"
     finally:
         await sim.stop()
+
+
+def test_a_device_setting_no_driver_can_work_with_is_one_config_line(tmp_path):
+    from controller.errors import ConfigurationError
+
+    usb = {"driver": "kmtronic", "transport": "serial", "port": "/dev/ttyUSB4", "inputs": 0}
+    path = site(tmp_path, [dict(usb, id="board1"), dict(usb, id="board2", unit=2)], EIGHT)
+    config = load_config(path)
+    journal = Journal(tmp_path / "j.sqlite")
+    journal.open()
+    try:
+        with pytest.raises(ConfigurationError) as err:
+            DeviceManager(config, EventBus(journal), FaultBook(EventBus(journal)))
+    finally:
+        journal.close()
+    assert err.value.problems == [
+        f"{path}: devices[1] (board2): /dev/ttyUSB4: a kmtronic board is alone on its port"]
