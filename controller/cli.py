@@ -219,7 +219,12 @@ def cmd_selftest(args: argparse.Namespace) -> int:
         results = client.request("selftest")["results"]
     for r in results:
         mark = "ok  " if r["ok"] else "FAIL"
-        print(f"{mark} {r['device']:<10} {r['kind']:<7} {r['name']:<18} {r['channel']:>3}  {r['detail']}")
+        both = ""
+        if "wanted" in r:  # an output: the engine's wish beside what the board reports
+            board = {True: "on", False: "off", None: "cannot report"}[r.get("reported")]
+            both = f"  [wanted {'on' if r['wanted'] else 'off'}, board {board}]"
+        print(f"{mark} {r['device']:<10} {r['kind']:<7} {r['name']:<18} {r['channel']:>3}  "
+              f"{r['detail']}{both}")
     failed = sum(not r["ok"] for r in results)
     print(f"{len(results)} checked, {failed} failed")
     return EXIT_FAILED if failed else EXIT_OK
@@ -418,8 +423,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  device {dev['id']} ({dev['driver']}{', simulated' if dev['simulated'] else ''}): {state}")
     for fault in status["faults"]:
         print(f"  FAULT {fault['key']}: {fault['message']}")
-    on = [name for name, v in status["outputs"].items() if v]
+    on = [name for name, v in status["outputs"].items() if v["wanted"]]
     print(f"  outputs on: {', '.join(on) or 'none'}")
+    for name, v in status["outputs"].items():
+        # The engine's wish beside what the board itself reports.
+        board = {True: "on", False: "off", None: "unknown"}[v["reported"]]
+        wanted = "on" if v["wanted"] else "off"
+        flag = "  NOT AS WISHED" if v["reported"] is not None and v["reported"] != v["wanted"] else ""
+        print(f"  output {name:<16} wanted {wanted:<3}  board {board:<7}{flag}")
     return EXIT_OK
 
 
@@ -463,7 +474,10 @@ async def _check_devices(config: Config) -> int:
             continue
         try:
             await board.connect()
-            await board.read_outputs()
+            if board.can_read_back and device.channels:
+                await board.read_outputs()
+            else:  # inputs only, or a board that cannot report: a read or a port check
+                await board.heartbeat()
             print(f"device {device.id}: answers")
         except DeviceError as exc:
             print(f"error: device {device.id}: {exc}")

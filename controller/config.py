@@ -59,6 +59,11 @@ class Device(Strict):
     channels: int = Field(default=8, ge=0, le=256)
     inputs: int = Field(default=8, ge=0, le=256)
     simulate: bool = False
+    # Serial lines: the largest share of the line's time polls may take (devices on
+    # one line share it; the smallest value wins). Relay writes are never held back.
+    poll_share: float = Field(default=0.25, gt=0, le=1)
+    # modbus-analog: read input registers (FC04) or holding registers (FC03).
+    registers: Literal["input", "holding"] = "input"
 
     @field_validator("port")
     @classmethod
@@ -89,16 +94,46 @@ class Zone(Strict):
     title: str = ""
 
 
+Reading = Annotated[int, Field(ge=0, le=65535)]
+
+
+class EndOfLine(Strict):
+    """A supervised loop read by an analog module: the raw reading (as the module
+    reports it) that means each state, as [lowest, highest]."""
+
+    normal: tuple[Reading, Reading]
+    active: tuple[Reading, Reading]
+    open: tuple[Reading, Reading]
+    short: tuple[Reading, Reading]
+
+    @field_validator("normal", "active", "open", "short")
+    @classmethod
+    def _ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] > value[1]:
+            raise ValueError("give the range as [lowest, highest]")
+        return value
+
+    def ranges(self) -> dict[str, tuple[int, int]]:
+        return {"normal": self.normal, "active": self.active, "open": self.open,
+                "short": self.short}
+
+
 class PanicInput(Strict):
     id: Name
     device: Name
     channel: int = Field(ge=0, le=255)
+    # panic: starts `scenario`; fault: raises the named fault while active (an
+    # amplifier's fault contact, a UPS on battery or with a low battery, a tamper switch).
+    kind: Literal["panic", "fault"] = "panic"
+    fault: Literal["amplifier", "ups_on_battery", "ups_battery_low", "tamper", "other"] = "other"
     contact: Literal["normally_open", "normally_closed"] = "normally_open"
     debounce: float = Field(default=0.03, ge=0, le=5)
-    scenario: Name
+    scenario: Name | None = None
     latching: bool = True
     zones: list[Name] | None = None
     title: str = ""
+    # Supervised inputs (on a modbus-analog device): what each reading means.
+    eol: EndOfLine | None = None
 
 
 class Lane(Strict):
@@ -278,6 +313,13 @@ def load_config(path: Path | str | None = None) -> Config:
     return config
 
 
+def _overlaps(eol: EndOfLine) -> list[str]:
+    ranges = sorted((low, high, state) for state, (low, high) in eol.ranges().items())
+    return [f"{a} and {b} overlap ({a_high} ≥ {b_low})"
+            for (_, a_high, a), (b_low, _, b) in zip(ranges, ranges[1:], strict=False)
+            if a_high >= b_low]
+
+
 def cross_check(config: Config, source: str) -> list[str]:
     """Pass two: references between items and duplicates."""
     problems: list[str] = []
@@ -362,9 +404,22 @@ def cross_check(config: Config, source: str) -> list[str]:
         if inp.id in seen_inputs:
             problems.append(f"{where}.id: duplicate input id {inp.id!r}")
         seen_inputs.add(inp.id)
+        if inp.kind == "panic" and not inp.scenario:
+            problems.append(f"{where}.scenario: a panic input needs a scenario")
+        if inp.kind == "fault" and inp.scenario:
+            problems.append(f"{where}.scenario: a fault input raises a fault, it starts no "
+                            "scenario")
+        if inp.eol is not None:
+            problems += [f"{where}.eol: {p}" for p in _overlaps(inp.eol)]
         device = devices.get(inp.device)
         if device is None:
             problems.append(f"{where}.device: unknown device {inp.device!r}")
+        elif (device.driver == "modbus-analog") != (inp.eol is not None):
+            problems.append(
+                f"{where}.eol: " + ("an input on an analog module needs its eol ranges"
+                                    if inp.eol is None else
+                                    f"only inputs on a modbus-analog device are supervised "
+                                    f"({device.id!r} is {device.driver})"))
         elif inp.channel >= device.inputs:
             problems.append(
                 f"{where}.channel: input {inp.channel} does not exist on "

@@ -1,10 +1,23 @@
-"""Devices as the engine sees them: desired output states, supervision, panic inputs.
+"""Devices as the engine sees them: the wish, each board's truth, supervision, inputs.
 
-The engine says what every output should be (`apply`); one sync worker per board
-drives the board there and keeps it there. Boards work concurrently and a failing
-board never holds up the others. A supervisor per board polls it (heartbeat and
-read-back), raises a fault when it is lost and, when it returns, restores the
-outputs to what the engine wants. Panic inputs are polled, debounced and reported.
+The engine says what every output should be (`apply`). One worker per board drives
+the board there and keeps it there: the whole wish in the fewest frames its protocol
+has; a failed or refused write retried at every poll until it lands; a board that
+cannot report its relays (LCUS) given its whole wish again at every poll, since
+nothing else would tell that it lost them.
+
+A supervisor per board polls it. Where the board can report, its relay states are
+kept beside the wish (`output_states`): a write is read back at once, a difference
+is sent again, and a difference that outlasts a poll is a fault naming the outputs.
+An outage (no reply, a garbled reply, a vanished port) is one fault in words, said
+once; on return the whole wish is sent again and the fault clears itself.
+
+Inputs are polled (or, on a serial port's modem lines, woken by the port) and
+debounced. A panic input starts its scenario, even when it is found active at start
+(a button pressed while the controller was down); a fault input (an amplifier's
+fault contact, a UPS, a tamper switch) raises and clears a named fault; a supervised
+input read through an analog module also tells an open or short-circuited loop.
+Inputs reach the engine only once it has put the outputs to rest at start (`rest`).
 """
 
 from __future__ import annotations
@@ -14,17 +27,27 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from controller.config import Config, Device, PanicInput
+from controller.errors import ConfigurationError
 from controller.events import EventBus
 from controller.faults import FaultBook
 from controller.tasks import TaskSet
 from drivers import DeviceSettings, RelayBoard, create_board
-from drivers.errors import DeviceError
+from drivers.errors import DeviceConfigError, DeviceError, DeviceRefused
 
 INPUT_POLL = 0.05
-log = logging.getLogger("dabyl.devices")
 LOST_AFTER_FAILURES = 2
+MAX_BACKOFF = 2.0
+PULSE = 1.0  # seconds a self-test pulse lasts at most (whole seconds for Eletechsup timers)
+log = logging.getLogger("dabyl.devices")
+
+FAULT_CODES = {"amplifier": "input_amplifier", "ups_on_battery": "input_ups_on_battery",
+               "ups_battery_low": "input_ups_battery_low", "tamper": "input_tamper",
+               "other": "input_fault"}
+LOOP_FAULTS = {"open": "input_open", "short": "input_short", "unknown": "input_out_of_range"}
+UNIT = {"en": "unit", "ru": "адрес", "kk": "мекенжай"}
 
 
 def settings_for(device: Device) -> DeviceSettings:
@@ -35,32 +58,52 @@ def settings_for(device: Device) -> DeviceSettings:
 @dataclass
 class InputState:
     config: PanicInput
-    raw: bool | None = None
+    raw: str | None = None  # normal | active | open | short | unknown, as last read
     raw_since: float = 0.0
+    state: str | None = None  # the same, debounced (None: not settled since start)
     active: bool = False
-    stuck: bool = False
+    value: int | None = None  # an analog module's reading
 
 
-@dataclass
+@dataclass(eq=False)
 class BoardLink:
     config: Device
     board: RelayBoard
-    desired: dict[int, bool] = field(default_factory=dict)
-    commanded: dict[int, bool] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)  # channel → output name
+    wanted: dict[int, bool] = field(default_factory=dict)
+    owners: dict[int, list[str]] = field(default_factory=dict)
+    acked: dict[int, bool] = field(default_factory=dict)  # what the board has confirmed
+    reported: dict[int, bool] | None = None  # its last read-back (None: not known)
     online: bool | None = None
     failures: int = 0
-    last_error: str = ""
+    outage: str = ""
+    outage_fault: tuple[str, dict] = ("", {})
+    write_error: DeviceError | None = None
+    mismatch: set[int] = field(default_factory=set)
+    testing: set[int] = field(default_factory=set)  # pulsed by the self-test
+    resend: bool = False  # send the whole wish, not only what changed
+    verify: bool = False  # read back soon (a write just landed)
+    begun: int = 0  # passes of the worker begun, the last one finished, and how it went
+    finished: int = 0
+    failed_pass: bool = False
+    bug_logged: bool = False
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
-    synced: asyncio.Condition = field(default_factory=asyncio.Condition)
-    generation: int = 0
+    poll_now: asyncio.Event = field(default_factory=asyncio.Event)
     inputs: list[InputState] = field(default_factory=list)
+    input_period: float | None = None
+    last_input_read: float = 0.0
+
+    @property
+    def pending(self) -> list[int]:
+        """Channels the board has not confirmed as wished."""
+        return [ch for ch, on in self.wanted.items() if self.acked.get(ch) != on]
 
     @property
     def in_sync(self) -> bool:
-        return all(self.commanded.get(ch) == on for ch, on in self.desired.items())
+        return not self.pending
 
 
-InputHandler = Callable[[PanicInput, bool], Awaitable[None]]
+InputHandler = Callable[[PanicInput, bool, bool], Awaitable[None]]
 
 
 class DeviceManager:
@@ -73,9 +116,19 @@ class DeviceManager:
         self._tasks = TaskSet()
         self.on_input: InputHandler | None = None
         self.outputs = config.outputs
-        for device in config.devices:
-            board = create_board(settings_for(device))
+        self._progress = asyncio.Condition()  # notified whenever a board's state moves
+        self._rested = asyncio.Event()  # outputs were put to rest once: inputs may act
+        self.inputs_known = asyncio.Event()  # every input has been read and debounced once
+        for i, device in enumerate(config.devices):
+            try:
+                board = create_board(settings_for(device))
+            except DeviceConfigError as exc:
+                for link in self.links.values():
+                    link.board._release()
+                raise ConfigurationError([f"{config.source}: devices[{i}] ({device.id}): "
+                                          f"{exc.reason}"]) from None
             link = BoardLink(device, board)
+            link.names = {o.channel: n for n, o in config.outputs.items() if o.device == device.id}
             link.inputs = [InputState(i) for i in config.inputs if i.device == device.id]
             self.links[device.id] = link
 
@@ -91,10 +144,12 @@ class DeviceManager:
     async def _start_simulator(self, device: Device) -> None:
         from drivers.simulator import SimulatedBoard
 
+        analog = device.driver == "modbus-analog"
         sim = SimulatedBoard(
             unit=device.unit,
             coils=device.channels,
-            inputs=device.inputs,
+            inputs=0 if analog else device.inputs,
+            registers=device.inputs if analog else 0,
             host=device.host,
             port=device.port if device.transport == "tcp" else None,  # type: ignore[arg-type]
             serial_port=str(device.port) if device.transport == "serial" else None,
@@ -109,6 +164,9 @@ class DeviceManager:
                                error=str(exc))
             return
         self.simulators[device.id] = sim
+        for cfg in self.config.inputs:
+            if cfg.device == device.id and cfg.eol is not None:
+                self.set_simulated_input(cfg, False)  # a supervised loop starts at rest
 
     async def stop(self) -> None:
         await self._tasks.cancel_all()
@@ -120,234 +178,364 @@ class DeviceManager:
     def _spawn(self, coro, name: str):
         return self._tasks.spawn(coro, name)
 
+    async def _notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
+
     # -- outputs ------------------------------------------------------------------
     async def apply(self, desired: dict[str, bool], owners: dict[str, list[str]] | None = None,
                     timeout: float | None = None) -> bool:
-        """Make outputs (by name) take these states; True when all boards confirm.
-        `owners` says which activations want each output on.
+        """Make outputs (by name) take these states; True when every board confirms.
 
-        With a timeout, returns False when a board is slower; its worker goes on.
+        `owners` names, per output, the activations that want it on; every `output`
+        event carries them as `wanted_by`. Returns False at once for a board that is
+        offline, after one try for a board whose write fails (its worker goes on
+        trying at every poll), and after `timeout` for a slower board.
         """
-        touched: dict[str, BoardLink] = {}
+        touched: dict[BoardLink, int] = {}
         for name, on in desired.items():
             out = self.outputs[name]
             link = self.links[out.device]
-            link.desired[out.channel] = on
-            touched[out.device] = link
-        for link in touched.values():
+            link.wanted[out.channel] = on
+            link.owners[out.channel] = sorted((owners or {}).get(name, [])) if on else []
+            touched[link] = link.begun
+        for link in touched:
             link.dirty.set()
-        waits = [self._wait_synced(link) for link in touched.values()]
-        if not waits:
-            return True
+
+        def answered() -> bool:
+            # In sync, or gone, or a write begun after this call failed. (A pass that
+            # landed while the wish changed again is followed by another one.)
+            return all(link.in_sync or link.online is False
+                       or (link.finished > begun and link.failed_pass)
+                       for link, begun in touched.items())
+
         try:
-            async with asyncio.timeout(timeout):
-                results = await asyncio.gather(*waits)
+            async with asyncio.timeout(timeout), self._progress:
+                await self._progress.wait_for(answered)
         except TimeoutError:
             return False
-        return all(results)
+        return all(link.in_sync for link in touched)
+
+    async def rest(self, timeout: float | None = None) -> bool:
+        """Drive every configured output to its rest state (off)."""
+        try:
+            return await self.apply({name: False for name in self.outputs}, timeout=timeout)
+        finally:
+            self._rested.set()
 
     async def settled(self, names: list[str], timeout: float) -> list[str]:
-        """Wait until the boards have taken the wished state of these outputs; returns
-        the names not confirmed within `timeout` (a lost board confirms nothing)."""
-        links = {self.outputs[n].device: self.links[self.outputs[n].device]
-                 for n in names if n in self.outputs}
-
+        """Wait until each named output is acknowledged by its board as wished; return
+        the names not confirmed within `timeout` seconds. (A board that cannot report,
+        LCUS, confirms by taking the write.)"""
         def unconfirmed() -> list[str]:
             out = []
             for name in names:
-                o = self.outputs.get(name)
-                if o is None:
-                    continue
+                o = self.outputs[name]
                 link = self.links[o.device]
-                if link.online is False or link.commanded.get(o.channel) != link.desired.get(
-                        o.channel, False):
+                if link.acked.get(o.channel) != link.wanted.get(o.channel, False):
                     out.append(name)
             return out
 
         try:
-            async with asyncio.timeout(timeout):
-                while unconfirmed() and all(link.online is not False for link in links.values()):
-                    waiters = [asyncio.ensure_future(self._changed(link))
-                               for link in links.values()]
-                    try:
-                        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        for waiter in waiters:
-                            waiter.cancel()
+            async with asyncio.timeout(timeout), self._progress:
+                await self._progress.wait_for(lambda: not unconfirmed())
         except TimeoutError:
             pass
         return unconfirmed()
-
-    async def _changed(self, link: BoardLink) -> None:
-        async with link.synced:
-            await link.synced.wait()
-
-    async def _wait_synced(self, link: BoardLink) -> bool:
-        async with link.synced:
-            generation = link.generation
-            while not link.in_sync and link.online is not False:
-                await link.synced.wait()
-                if link.generation != generation and link.online is False:
-                    break
-            return link.in_sync
-
-    async def _notify(self, link: BoardLink) -> None:
-        async with link.synced:
-            link.generation += 1
-            link.synced.notify_all()
 
     async def _sync_worker(self, link: BoardLink) -> None:
         while True:
             await link.dirty.wait()
             link.dirty.clear()
-            for channel, on in list(link.desired.items()):
-                if link.commanded.get(channel) == on:
-                    continue
-                event = {"output": self._output_name(link.config.id, channel),
-                         "device": link.config.id, "channel": channel, "on": on}
-                started = time.perf_counter()
-                try:
-                    await link.board.set(channel, on)
-                except Exception as exc:  # noqa: BLE001 - DeviceError, or a bug: never stop
-                    self.bus.publish("output", **event, ok=False, error=str(exc))
-                    await self._lost(link, str(exc))
-                    break
-                link.commanded[channel] = on
-                self.bus.publish("output", **event, ok=True,
-                                 latency_ms=round((time.perf_counter() - started) * 1000, 2))
-                if link.online is not True:
-                    await self._found(link)
-            await self._notify(link)
+            await asyncio.sleep(0)  # wishes made in the same moment go in one frame
+            await self._write(link)
+
+    async def _write(self, link: BoardLink) -> None:
+        link.begun += 1
+        begun = link.begun
+        link.failed_pass = True  # until the write lands (or there is nothing to write)
+        try:
+            if link.online is False:
+                return  # the supervisor finds it again, then everything is re-sent
+            changed = list(link.wanted) if link.resend else link.pending
+            if not changed:
+                link.failed_pass = False
+                return
+            states = dict(link.wanted)
+            started = time.perf_counter()
+            try:
+                await link.board.write_outputs(states, changed)
+            except DeviceRefused as exc:
+                await self._refused(link, exc, changed)
+                return
+            except Exception as exc:  # noqa: BLE001 - DeviceError, or a bug: never stop
+                if link.online is not False and link.write_error is None:
+                    self._publish_outputs(link, changed, states, ok=False, error=str(exc))
+                await self._failed(link, exc)
+                return
+            link.failed_pass = False
+            latency = round((time.perf_counter() - started) * 1000, 2)
+            moved = [ch for ch in changed if link.acked.get(ch) != states[ch]]
+            for ch in changed:
+                link.acked[ch] = states[ch]
+                if link.reported is not None:
+                    link.reported[ch] = states[ch]  # the board took it; read back next
+            link.resend = False
+            link.verify = link.board.can_read_back
+            link.poll_now.set()
+            self._publish_outputs(link, moved, states, ok=True, latency_ms=latency)
+            if link.write_error is not None:
+                link.write_error = None
+                self.faults.clear(f"writes:{link.config.id}", "the board takes writes again")
+            if link.online is not True:
+                await self._found(link)
+        finally:
+            link.finished = begun
+            await self._notify()
+
+    def _publish_outputs(self, link: BoardLink, channels: list[int], states: dict[int, bool],
+                         **result: Any) -> None:
+        at = time.monotonic()
+        for ch in channels:
+            self.bus.publish("output", output=self._output_name(link.config.id, ch),
+                             device=link.config.id, channel=ch, on=states[ch],
+                             wanted_by=link.owners.get(ch, []) if states[ch] else [],
+                             live={"at_mono": at}, **result)
+
+    async def _refused(self, link: BoardLink, exc: DeviceRefused, changed: list[int]) -> None:
+        """The board answers but will not switch: a fault naming the outputs; the
+        worker tries again at every poll."""
+        first = link.write_error is None
+        link.write_error = exc
+        names = [link.names.get(ch, f"{link.config.id}:{ch}") for ch in sorted(link.pending)]
+        if first:
+            log.warning("%s", exc)
+            states = dict(link.wanted)
+            self._publish_outputs(link, changed, states, ok=False, error=str(exc))
+        self.faults.raise_(f"writes:{link.config.id}", "outputs_refused",
+                           **self._who(link), outputs=names, detail=exc.params.get("detail", ""))
+        if link.online is not True:
+            await self._found(link)
 
     def _output_name(self, device: str, channel: int) -> str:
-        for name, out in self.outputs.items():
-            if out.device == device and out.channel == channel:
-                return name
-        return f"{device}:{channel}"
-
-    async def rest(self, timeout: float | None = None) -> bool:
-        """Drive every configured output to its rest state (off)."""
-        return await self.apply({name: False for name in self.outputs}, timeout=timeout)
+        link = self.links.get(device)
+        return link.names.get(channel, f"{device}:{channel}") if link else f"{device}:{channel}"
 
     # -- supervision ---------------------------------------------------------------
     async def _supervise(self, link: BoardLink) -> None:
         period = link.config.poll_period
-        last_readback = 0.0
+        next_check = 0.0
         backoff = period
         while True:
-            now = time.monotonic()
             try:
                 if link.inputs:
-                    states = await link.board.read_inputs()
-                    await self._handle_inputs(link, states)
-                if not link.inputs or now - last_readback >= period:
-                    last_readback = now
-                    if link.board.can_read_back and link.config.channels:
-                        await self._check_readback(link)
-                    elif not link.inputs:
-                        await link.board.heartbeat()
+                    values = await link.board.read_inputs()
+                    self._input_read(link)
+                    await self._handle_inputs(link, values)
+                now = time.monotonic()
+                if now >= next_check or link.verify:
+                    if now >= next_check:
+                        next_check = now + period
+                        regular = True
+                    else:
+                        regular = False
+                    link.verify = False
+                    await self._check(link, regular)
             except Exception as exc:  # noqa: BLE001 - supervision must never stop
-                if isinstance(exc, DeviceError):
-                    reason = str(exc)
-                else:  # a bug: logged with its traceback, reported like a lost device
-                    log.exception("supervising %s", link.config.id)
-                    reason = f"{type(exc).__name__}: {exc}"
-                await self._lost(link, reason)
-                await asyncio.sleep(min(backoff, 2.0))
-                backoff = min(backoff * 2, 2.0)
+                await self._failed(link, exc)
+                await asyncio.sleep(min(backoff, MAX_BACKOFF))
+                backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             backoff = period
             if link.online is not True:
                 await self._found(link)
-            await asyncio.sleep(self._next_poll(link) if link.inputs else period)
+            if link.inputs:
+                await link.board.wait_for_inputs(self._next_poll(link))
+            else:
+                link.poll_now.clear()
+                if not link.verify:
+                    wait = max(0.0, next_check - time.monotonic())
+                    try:
+                        async with asyncio.timeout(wait):
+                            await link.poll_now.wait()
+                    except TimeoutError:
+                        pass
 
+    def _input_read(self, link: BoardLink) -> None:
+        now = time.monotonic()
+        if link.last_input_read:
+            interval = now - link.last_input_read
+            link.input_period = interval if link.input_period is None else \
+                0.9 * link.input_period + 0.1 * interval
+        link.last_input_read = now
+
+    async def _check(self, link: BoardLink, regular: bool) -> None:
+        """One look at the board: its relays beside the wish where it can report,
+        otherwise a link check. At a regular poll, what has not landed is sent again,
+        and a board that cannot report gets its whole wish again."""
+        board = link.board
+        if board.can_read_back and link.names:
+            self._compare(link, await board.read_outputs(), regular)
+        elif not link.inputs:
+            await board.heartbeat()
+        if not regular:
+            return
+        if not board.can_read_back and link.names and link.wanted:
+            link.resend = True
+        if link.resend or link.pending:
+            link.dirty.set()
+
+    def _compare(self, link: BoardLink, states: list[bool], regular: bool) -> None:
+        link.reported = {ch: states[ch] for ch in link.names if ch < len(states)}
+        wrong: set[int] = set()  # the board reports otherwise than it confirmed
+        still: set[int] = set()  # found wrong before; the write sent again has not landed
+        for ch, on in link.wanted.items():
+            if ch not in link.reported or ch in link.testing or link.reported[ch] == on:
+                continue
+            if link.acked.get(ch) == on:
+                wrong.add(ch)
+            elif ch in link.mismatch:
+                still.add(ch)
+        lasting = (wrong | still) & link.mismatch
+        link.mismatch = wrong | still
+        for ch in wrong:
+            link.acked[ch] = link.reported[ch]  # the board's truth: the worker re-sends
+        key = f"readback:{link.config.id}"
+        if lasting:
+            names = [link.names[ch] for ch in sorted(lasting)]
+            self.faults.raise_(key, "outputs_mismatch", device=link.config.id, outputs=names)
+        elif not link.mismatch:
+            self.faults.clear(key, "outputs as wished again")
+        if wrong and (regular or not lasting):
+            link.dirty.set()  # a lasting difference is retried at the next poll
+
+    def _who(self, link: BoardLink) -> dict[str, Any]:
+        board = link.board
+        where = board.where
+        if board.addressed:
+            base = where.rsplit(" unit ", 1)[0]
+            where = {lang: (f"{base} {word} {board.settings.unit}" if lang == "en"
+                            else f"{base}, {word} {board.settings.unit}")
+                     for lang, word in UNIT.items()}
+        return {"device": link.config.id, "driver": link.config.driver, "where": where}
+
+    async def _failed(self, link: BoardLink, exc: BaseException) -> None:
+        if isinstance(exc, DeviceError):
+            code, params, message = exc.code, dict(exc.params), str(exc)
+        else:  # a bug: logged once with its traceback, reported like a lost device
+            if not link.bug_logged:
+                log.exception("supervising %s", link.config.id, exc_info=exc)
+                link.bug_logged = True
+            code, params = "device_error", {"error": f"{type(exc).__name__}: {exc}"}
+            message = f"{link.config.id}: internal error: {params['error']}"
+        link.failures += 1
+        if link.failures == 1:
+            link.outage = message  # the first failure is the cause; later ones follow from it
+            link.outage_fault = (code, params)
+        if link.failures >= LOST_AFTER_FAILURES and link.online is not False:
+            link.online = False
+            message = link.outage
+            code, params = link.outage_fault
+            # Nothing is known about a board that went away: everything is re-sent.
+            link.acked.clear()
+            link.reported = None
+            link.mismatch.clear()
+            log.warning("%s", message)
+            self.faults.raise_(f"device:{link.config.id}", code, **self._who(link), **params)
+            self.bus.publish("device", device=link.config.id, online=False, error=message)
+        await self._notify()
+
+    async def _found(self, link: BoardLink) -> None:
+        was_lost = link.online is False
+        link.online = True
+        link.failures = 0
+        link.bug_logged = False
+        link.outage = ""
+        if was_lost:
+            log.info("%s answers again", link.board.describe())
+            self.faults.clear(f"device:{link.config.id}", "device answers again")
+            self.bus.publish("device", device=link.config.id, online=True)
+        if link.pending:
+            link.dirty.set()
+        await self._notify()
+
+    # -- inputs ----------------------------------------------------------------------
     @staticmethod
     def _next_poll(link: BoardLink) -> float:
         """Poll at INPUT_POLL, but look again exactly when a debounce window closes."""
         delay = INPUT_POLL
         now = time.monotonic()
         for state in link.inputs:
-            if state.raw is not None and state.raw != state.active:
+            if state.raw is not None and state.raw != state.state:
                 delay = min(delay, max(0.0, state.raw_since + state.config.debounce - now))
         return delay
 
-    async def _check_readback(self, link: BoardLink) -> None:
-        states = await link.board.read_outputs()
-        wrong = [
-            ch for ch, on in link.commanded.items() if ch < len(states) and states[ch] != on
-        ]
-        key = f"readback:{link.config.id}"
-        if wrong:
-            names = [self._output_name(link.config.id, ch) for ch in wrong]
-            self.faults.raise_(key, "outputs_mismatch", device=link.config.id, outputs=names)
-            for ch in wrong:
-                link.commanded.pop(ch, None)
-            link.dirty.set()
-        else:
-            self.faults.clear(key)
+    def _classify(self, link: BoardLink, state: InputState, value: Any) -> str:
+        cfg = state.config
+        if cfg.eol is not None:
+            state.value = int(value)
+            for name, (low, high) in cfg.eol.ranges().items():
+                if low <= state.value <= high:
+                    return name
+            return "unknown"
+        return "active" if bool(value) != (cfg.contact == "normally_closed") else "normal"
 
-    async def _lost(self, link: BoardLink, error: str) -> None:
-        link.failures += 1
-        link.last_error = error
-        if link.failures >= LOST_AFTER_FAILURES and link.online is not False:
-            link.online = False
-            # Nothing is known about a board that went away: resend everything on return.
-            link.commanded.clear()
-            self.faults.raise_(f"device:{link.config.id}", "device_lost", device=link.config.id,
-                               error=error)
-            self.bus.publish("device", device=link.config.id, online=False, error=error)
-            await self._notify(link)
-
-    async def _found(self, link: BoardLink) -> None:
-        was_lost = link.online is False
-        link.online = True
-        link.failures = 0
-        if was_lost:
-            self.faults.clear(f"device:{link.config.id}", "device answers again")
-            self.bus.publish("device", device=link.config.id, online=True)
-        if not link.in_sync:
-            link.dirty.set()
-
-    # -- inputs ----------------------------------------------------------------------
-    async def _handle_inputs(self, link: BoardLink, states: list[bool]) -> None:
+    async def _handle_inputs(self, link: BoardLink, values: list) -> None:
         now = time.monotonic()
         for state in link.inputs:
             cfg = state.config
-            if cfg.channel >= len(states):
+            if cfg.channel >= len(values):
                 continue
-            raw = states[cfg.channel]
-            if cfg.contact == "normally_closed":
-                raw = not raw
-            if state.raw is None:
-                # First reading: an input already active at start is a fault, not an alarm.
-                state.raw, state.raw_since = raw, now
-                state.active = raw
-                if raw:
-                    state.stuck = True
-                    self.faults.raise_(f"input:{cfg.id}", "input_stuck", input=cfg.id)
-                continue
+            raw = self._classify(link, state, values[cfg.channel])
             if raw != state.raw:
                 state.raw, state.raw_since = raw, now
-            if state.raw == state.active or now - state.raw_since < cfg.debounce:
+            if state.raw == state.state or now - state.raw_since < cfg.debounce:
                 continue
-            state.active = state.raw
-            if state.stuck:
-                if not state.active:
-                    state.stuck = False
-                    self.faults.clear(f"input:{cfg.id}", "input returned to rest")
-                continue
-            self.bus.publish("input", input=cfg.id, active=state.active)
-            if self.on_input is not None:
-                await self.on_input(cfg, state.active)
+            await self._settle_input(state, state.raw, at_start=state.state is None)
+
+    async def _settle_input(self, state: InputState, new: str, at_start: bool) -> None:
+        cfg = state.config
+        state.state = new
+        if at_start and all(s.state is not None for link in self.links.values()
+                            for s in link.inputs):
+            self.inputs_known.set()
+        loop_key = f"input:{cfg.id}:loop"
+        if new in LOOP_FAULTS:
+            # The loop itself is broken: what the input means is unknown, so it keeps
+            # its last meaning and the wiring is the fault.
+            self.faults.raise_(loop_key, LOOP_FAULTS[new], input=cfg.id,
+                               **({"value": state.value} if new == "unknown" else {}))
+            self.bus.publish("input", input=cfg.id, active=state.active, state=new,
+                             value=state.value)
+            return
+        self.faults.clear(loop_key, "the loop is whole again")
+        active = new == "active"
+        if active == state.active:
+            return
+        state.active = active
+        self.bus.publish("input", input=cfg.id, active=active, state=new, at_start=at_start,
+                         **({"value": state.value} if state.value is not None else {}))
+        if cfg.kind == "fault":
+            if active:
+                self.faults.raise_(f"input:{cfg.id}", FAULT_CODES[cfg.fault], input=cfg.id)
+            else:
+                self.faults.clear(f"input:{cfg.id}", "the fault contact is at rest again")
+            return
+        if self.on_input is not None:
+            # The engine acts on inputs once it has put the outputs to rest at start.
+            await self._rested.wait()
+            await self.on_input(cfg, active, at_start)
 
     # -- self-test ----------------------------------------------------------------------
     async def selftest(self, pulse: bool) -> list[dict]:
         """Check every output and input, channel by channel, without a sound.
 
-        Outputs are read back where the device can report them. With `pulse` (no alarm
-        active), zone and amplifier relays, which make no sound with no audio on them,
-        are also switched on and off and read back each way. Sounders, locks and power
-        are never pulsed.
+        Outputs are read back where the device can report them, beside what the
+        engine wants. With `pulse` (no alarm active), zone and amplifier relays, which
+        make no sound with no audio on them, are also switched on and off and read
+        back each way; boards with their own timers (Waveshare flash, Eletechsup timed
+        on) end the pulse themselves should anything fail meanwhile. Sounders, locks
+        and power are never pulsed.
         """
         results: list[dict] = []
         for link in self.links.values():
@@ -355,58 +543,72 @@ class DeviceManager:
             outputs = [(n, o) for n, o in self.outputs.items() if o.device == dev]
             try:
                 states = await board.read_outputs() if board.can_read_back and outputs else None
-                if not board.can_read_back:
+                if not board.can_read_back and not link.inputs:
                     await board.heartbeat()
             except DeviceError as exc:
                 for name, out in outputs:
-                    results.append(_result(dev, "output", name, out.channel, False, str(exc)))
+                    results.append(_result(dev, "output", name, out.channel, False, str(exc),
+                                           wanted=link.wanted.get(out.channel, False)))
                 for state in link.inputs:
                     results.append(_result(dev, "input", state.config.id, state.config.channel,
                                            False, str(exc)))
                 continue
             for name, out in outputs:
-                want = link.desired.get(out.channel, False)
+                want = link.wanted.get(out.channel, False)
+                reported = states[out.channel] if states is not None else None
+                row = {"wanted": want, "reported": reported}
                 if states is None:
                     results.append(_result(dev, "output", name, out.channel, True,
-                                           "link answers; the device cannot report its relays"))
-                    continue
-                if states[out.channel] != want:
+                                           "link answers; the device cannot report its relays",
+                                           **row))
+                elif reported != want:
                     results.append(_result(dev, "output", name, out.channel, False,
-                                           f"reads {'on' if states[out.channel] else 'off'}, "
-                                           f"should be {'on' if want else 'off'}"))
-                    continue
-                if pulse and not want and out.kind in ("zone", "amplifier"):
-                    ok, detail = await self._pulse_check(board, out.channel)
-                    results.append(_result(dev, "output", name, out.channel, ok, detail))
+                                           f"reads {'on' if reported else 'off'}, "
+                                           f"should be {'on' if want else 'off'}", **row))
+                elif pulse and not want and out.kind in ("zone", "amplifier"):
+                    ok, detail = await self._pulse_check(link, out.channel)
+                    results.append(_result(dev, "output", name, out.channel, ok, detail, **row))
                 else:
                     results.append(_result(dev, "output", name, out.channel, True,
-                                           f"read back {'on' if want else 'off'}"))
+                                           f"read back {'on' if want else 'off'}", **row))
             if link.inputs:
-                try:
-                    raw = await board.read_inputs()
-                except DeviceError as exc:
-                    raw = None
-                    error = str(exc)
-                for state in link.inputs:
-                    cfg = state.config
-                    if raw is None:
-                        results.append(_result(dev, "input", cfg.id, cfg.channel, False, error))
-                        continue
-                    active = raw[cfg.channel] != (cfg.contact == "normally_closed")
-                    results.append(_result(dev, "input", cfg.id, cfg.channel, not state.stuck,
-                                           "active" if active else "at rest"))
+                results += await self._input_results(link)
         return results
 
-    async def _pulse_check(self, board: RelayBoard, channel: int) -> tuple[bool, str]:
+    async def _input_results(self, link: BoardLink) -> list[dict]:
+        dev = link.config.id
         try:
-            await board.set(channel, True)
+            values = await link.board.read_inputs()
+        except DeviceError as exc:
+            return [_result(dev, "input", s.config.id, s.config.channel, False, str(exc))
+                    for s in link.inputs]
+        results = []
+        for state in link.inputs:
+            cfg = state.config
+            now = self._classify(link, InputState(cfg), values[cfg.channel])
+            detail = {"normal": "at rest", "active": "active", "open": "loop open",
+                      "short": "loop short-circuited", "unknown": "reading fits no state"}[now]
+            if cfg.eol is not None:
+                detail += f" (reads {values[cfg.channel]})"
+            ok = now not in LOOP_FAULTS and not (cfg.kind == "fault" and now == "active")
+            results.append(_result(dev, "input", cfg.id, cfg.channel, ok, detail))
+        return results
+
+    async def _pulse_check(self, link: BoardLink, channel: int) -> tuple[bool, str]:
+        board = link.board
+        link.testing.add(channel)
+        try:
+            ends_itself = await board.pulse_on(channel, PULSE)
             on = (await board.read_outputs())[channel]
             await board.set(channel, False)
             off = (await board.read_outputs())[channel]
         except DeviceError as exc:
             return False, f"pulse failed: {exc}"
+        finally:
+            link.testing.discard(channel)
+        how = " (timed by the board)" if ends_itself else ""
         if on and not off:
-            return True, "pulsed on and off, read back both"
+            return True, f"pulsed on and off{how}, read back both"
         return False, f"pulsed: read back {'on' if on else 'off'} then {'on' if off else 'off'}"
 
     # -- simulator --------------------------------------------------------------------
@@ -416,31 +618,58 @@ class DeviceManager:
                 return self.simulators.get(cfg.device), cfg
         return None, None
 
+    def set_simulated_input(self, cfg: PanicInput, active: bool) -> None:
+        """Press or release an input of a simulated board as its wiring would: a
+        contact opens or closes, a supervised loop reads inside its active or normal
+        range."""
+        sim = self.simulators[cfg.device]
+        if cfg.eol is not None:
+            low, high = cfg.eol.active if active else cfg.eol.normal
+            sim.set_register(cfg.channel, (low + high) // 2)  # type: ignore[attr-defined]
+        else:
+            sim.set_input(cfg.channel,  # type: ignore[attr-defined]
+                          active == (cfg.contact == "normally_open"))
+
+    # -- status -----------------------------------------------------------------------
     def status(self) -> list[dict]:
-        return [
-            {
+        out = []
+        for link in self.links.values():
+            board = link.board
+            line = board.line
+            out.append({
                 "id": link.config.id,
                 "driver": link.config.driver,
                 "online": link.online,
                 "simulated": link.config.id in self.simulators,
-                "error": link.last_error if link.online is False else "",
-            }
-            for link in self.links.values()
-        ]
+                "error": link.outage if link.online is False else "",
+                "can_report": board.can_read_back,
+                "write_error": str(link.write_error) if link.write_error else "",
+                "line": line.stats() if line is not None else None,
+                "input_period_ms": round(link.input_period * 1000, 1)
+                if link.input_period is not None and link.inputs else None,
+            })
+        return out
 
     def at_rest(self) -> bool:
         """Every output is wished off and the boards have taken that state."""
-        return all(not on for link in self.links.values() for on in link.desired.values()) \
+        return all(not on for link in self.links.values() for on in link.wanted.values()) \
             and all(link.in_sync for link in self.links.values())
 
-    def output_states(self) -> dict[str, bool | None]:
+    def output_states(self) -> dict[str, dict]:
+        """Per output: what the engine wants, what the board reports (None: it cannot
+        report, or is offline), its device and kind."""
         out = {}
         for name, o in self.outputs.items():
             link = self.links[o.device]
-            out[name] = link.desired.get(o.channel, False)
+            reported = None
+            if link.online and link.board.can_read_back and link.reported is not None:
+                reported = link.reported.get(o.channel)
+            out[name] = {"wanted": link.wanted.get(o.channel, False), "reported": reported,
+                         "device": o.device, "kind": o.kind}
         return out
 
 
-def _result(device: str, kind: str, name: str, channel: int, ok: bool, detail: str) -> dict:
+def _result(device: str, kind: str, name: str, channel: int, ok: bool, detail: str,
+            **extra: Any) -> dict:
     return {"device": device, "kind": kind, "name": name, "channel": channel, "ok": ok,
-            "detail": detail}
+            "detail": detail, **extra}

@@ -17,10 +17,60 @@ from typing import Any
 LANGUAGES = ("kk", "ru", "en")
 
 MESSAGES: dict[str, dict[str, str]] = {
-    "device_lost": {
-        "en": "device {device} lost: {error}",
-        "ru": "нет связи с устройством {device}: {error}",
-        "kk": "{device} құрылғысымен байланыс жоқ: {error}",
+    "device_no_reply": {
+        "en": "{device} ({driver}, {where}): no reply within {timeout} s",
+        "ru": "{device} ({driver}, {where}): нет ответа за {timeout} с",
+        "kk": "{device} ({driver}, {where}): {timeout} с ішінде жауап жоқ",
+    },
+    "device_invalid_reply": {
+        "en": "{device} ({driver}, {where}): answered an invalid frame ({detail})",
+        "ru": "{device} ({driver}, {where}): прислало неверный кадр ({detail})",
+        "kk": "{device} ({driver}, {where}): қате кадр жіберді ({detail})",
+    },
+    "device_port_vanished": {
+        "en": "{device} ({driver}, {where}): port vanished (unplugged?)",
+        "ru": "{device} ({driver}, {where}): порт пропал (кабель отключён?)",
+        "kk": "{device} ({driver}, {where}): порт жоғалды (кабель ажыратылған ба?)",
+    },
+    "device_no_port": {
+        "en": "{device} ({driver}, {where}): no such port (not plugged in?)",
+        "ru": "{device} ({driver}, {where}): порт не найден (не подключён?)",
+        "kk": "{device} ({driver}, {where}): порт табылмады (қосылмаған ба?)",
+    },
+    "device_cannot_open": {
+        "en": "{device} ({driver}, {where}): cannot open the port ({detail})",
+        "ru": "{device} ({driver}, {where}): не удаётся открыть порт ({detail})",
+        "kk": "{device} ({driver}, {where}): портты ашу мүмкін емес ({detail})",
+    },
+    "device_port_failed": {
+        "en": "{device} ({driver}, {where}): port failed ({detail})",
+        "ru": "{device} ({driver}, {where}): сбой порта ({detail})",
+        "kk": "{device} ({driver}, {where}): порт істен шықты ({detail})",
+    },
+    "device_cannot_connect": {
+        "en": "{device} ({driver}, {where}): cannot connect ({detail})",
+        "ru": "{device} ({driver}, {where}): не удаётся подключиться ({detail})",
+        "kk": "{device} ({driver}, {where}): байланыс орнатылмады ({detail})",
+    },
+    "device_connection_lost": {
+        "en": "{device} ({driver}, {where}): connection lost ({detail})",
+        "ru": "{device} ({driver}, {where}): связь прервана ({detail})",
+        "kk": "{device} ({driver}, {where}): байланыс үзілді ({detail})",
+    },
+    "device_refused": {
+        "en": "{device} ({driver}, {where}): refused to {what}: {detail}",
+        "ru": "{device} ({driver}, {where}): отказ выполнить запрос ({what}): {detail}",
+        "kk": "{device} ({driver}, {where}): сұрауды орындаудан бас тартты ({what}): {detail}",
+    },
+    "device_error": {
+        "en": "{device}: internal error: {error}",
+        "ru": "{device}: внутренняя ошибка: {error}",
+        "kk": "{device}: ішкі қате: {error}",
+    },
+    "outputs_refused": {
+        "en": "{device} ({driver}, {where}) refuses to switch {outputs}: {detail}",
+        "ru": "{device} ({driver}, {where}) не переключает {outputs}: {detail}",
+        "kk": "{device} ({driver}, {where}) {outputs} ауыстырмайды: {detail}",
     },
     "outputs_mismatch": {
         "en": "{device}: outputs not as commanded: {outputs}",
@@ -32,10 +82,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "имитатор платы {device} не запускается: {error}",
         "kk": "{device} тақтасының имитаторы іске қосылмады: {error}",
     },
-    "input_stuck": {
-        "en": "input {input} is active at start (stuck or wired wrong)",
-        "ru": "вход {input} активен при запуске (залип или неверно подключён)",
-        "kk": "{input} кірісі іске қосылғанда белсенді (жабысып қалған немесе қате қосылған)",
+    "input_amplifier": {
+        "en": "amplifier fault ({input})",
+        "ru": "неисправность усилителя ({input})",
+        "kk": "күшейткіш ақаулы ({input})",
+    },
+    "input_ups_on_battery": {
+        "en": "mains lost: the UPS runs on battery ({input})",
+        "ru": "нет сети: ИБП работает от батареи ({input})",
+        "kk": "желі жоқ: ҮҚК батареядан жұмыс істеп тұр ({input})",
+    },
+    "input_ups_battery_low": {
+        "en": "the UPS battery is running low ({input})",
+        "ru": "батарея ИБП разряжается ({input})",
+        "kk": "ҮҚК батареясы таусылып барады ({input})",
+    },
+    "input_tamper": {
+        "en": "equipment cabinet opened ({input})",
+        "ru": "вскрыт шкаф оборудования ({input})",
+        "kk": "жабдық шкафы ашылды ({input})",
+    },
+    "input_fault": {
+        "en": "fault signalled by {input}",
+        "ru": "сигнал неисправности: {input}",
+        "kk": "ақау сигналы: {input}",
+    },
+    "input_open": {
+        "en": "input {input}: the loop is open (wire cut?)",
+        "ru": "вход {input}: обрыв шлейфа (перерезан провод?)",
+        "kk": "{input} кірісі: шлейф үзілген (сым қиылған ба?)",
+    },
+    "input_short": {
+        "en": "input {input}: the loop is short-circuited",
+        "ru": "вход {input}: короткое замыкание шлейфа",
+        "kk": "{input} кірісі: шлейф қысқа тұйықталған",
+    },
+    "input_out_of_range": {
+        "en": "input {input}: reading {value} fits no state (check its eol ranges)",
+        "ru": "вход {input}: показание {value} вне всех диапазонов (проверьте eol)",
+        "kk": "{input} кірісі: {value} көрсеткіші ешбір ауқымға кірмейді (eol тексеріңіз)",
     },
     "input_cannot_trigger": {
         "en": "input {input} cannot start its scenario: {error}",
@@ -131,19 +216,23 @@ class _Keep(dict):
 
 
 def render(code: str, language: str, params: dict[str, Any]) -> str:
-    """The message in one language (English where the code or language is unknown)."""
+    """The message in one language (English where the code or language is unknown).
+    A parameter may itself be a {language: text} dict (a device's address, worded per
+    language)."""
     templates = MESSAGES.get(code)
     if templates is None:
-        return f"{code}: " + ", ".join(f"{k}={v}" for k, v in params.items())
+        return f"{code}: " + ", ".join(f"{k}={_show(v, 'en')}" for k, v in params.items())
     template = templates.get(language) or templates["en"]
-    return template.format_map(_Keep({k: _show(v) for k, v in params.items()}))
+    return template.format_map(_Keep({k: _show(v, language) for k, v in params.items()}))
 
 
 def texts(code: str, params: dict[str, Any]) -> dict[str, str]:
     return {lang: render(code, lang, params) for lang in LANGUAGES}
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, language: str) -> str:
+    if isinstance(value, dict) and "en" in value:
+        return str(value.get(language) or value["en"])
     if isinstance(value, list | tuple):
         return ", ".join(map(str, value))
     return str(value)

@@ -277,14 +277,13 @@ class Controller:
             raise RequestInvalid(f"unknown input {input_id!r} (known: {known})")
         if sim is None:
             raise RequestInvalid(f"input {input_id!r} is on a real device and cannot be pressed")
-        active_level = cfg.contact == "normally_open"
         self.bus.publish("simulated_press", input=input_id, operator=operator)
         hold = max(hold, cfg.debounce * 2 + 0.15)
-        sim.set_input(cfg.channel, active_level)
+        self.devices.set_simulated_input(cfg, True)
         try:
             await asyncio.sleep(hold)  # the press itself: a person holds the button
         finally:
-            sim.set_input(cfg.channel, not active_level)
+            self.devices.set_simulated_input(cfg, False)
 
 
 async def serve(config_path: Path | str | None, stop: asyncio.Event | None = None) -> None:

@@ -373,6 +373,8 @@ def cross_check(
             warnings.append(f"{source}: the site has no staff zone; staff will not hear it")
     cfg = config.base_dir / "config.toml"
     for i, inp in enumerate(config.inputs):
+        if inp.kind != "panic":
+            continue  # a fault input starts no scenario
         if inp.scenario not in scenarios:
             problems.append(f"{cfg}: inputs[{i}].scenario: unknown scenario {inp.scenario!r}")
         elif inp.zones and scenarios[inp.scenario].staff_only:

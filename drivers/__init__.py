@@ -13,10 +13,13 @@ from drivers.errors import DeviceConfigError
 
 DRIVERS: dict[str, tuple[str, str]] = {
     "modbus-coils": ("drivers.modbus", "ModbusCoils"),
+    "waveshare": ("drivers.modbus", "WaveshareRelay"),
     "eletechsup": ("drivers.modbus", "Eletechsup"),
+    "modbus-analog": ("drivers.modbus", "ModbusAnalog"),
     "lcus": ("drivers.serial_boards", "LcusBoard"),
     "numato": ("drivers.serial_boards", "NumatoBoard"),
     "kmtronic": ("drivers.serial_boards", "KmtronicBoard"),
+    "kmtronic-rs485": ("drivers.serial_boards", "KmtronicRs485Board"),
     "serial-lines": ("drivers.serial_boards", "SerialLinesInput"),
     # dabyl's own simulated board speaks modbus-coils.
     "simulator": ("drivers.modbus", "ModbusCoils"),
@@ -40,7 +43,11 @@ def board_class(name: str) -> type[RelayBoard]:
 
 
 def create_board(settings: DeviceSettings) -> RelayBoard:
-    return board_class(settings.driver)(settings)
+    try:
+        return board_class(settings.driver)(settings)
+    except DeviceConfigError as exc:
+        exc.who = settings.id
+        raise
 
 
 __all__ = ["DRIVERS", "DeviceSettings", "RelayBoard", "board_class", "create_board", "known_drivers"]

@@ -16,15 +16,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers import DeviceSettings, create_board, known_drivers
-from drivers.errors import DeviceConfigError, DeviceError, DeviceReplyError, DeviceUnavailable
+from drivers.errors import (
+    DeviceConfigError,
+    DeviceError,
+    DeviceReplyError,
+    DeviceTimeout,
+    DeviceUnavailable,
+)
 from drivers.serial_boards import lcus_frame, numato_mask, numato_reply
 from drivers.simulator import PtyBridge, SimulatedBoard
 from tests.emulators import (
     KmtronicEmulator,
+    KmtronicRs485Emulator,
     LcusEmulator,
     NumatoEmulator,
     RtuEmulator,
     crc16,
+    relays_become,
 )
 
 
@@ -160,10 +168,11 @@ def test_unknown_driver_lists_the_known_ones():
 
 # -- exact frames --------------------------------------------------------------------------
 
-async def _serial_board(driver, emulator, **kw):
+async def _serial_board(driver, emulator, timeout=0.3, **kw):
+    # Polls may take the whole line here: these tests are about frames, not scheduling.
     board = create_board(DeviceSettings(id=driver, driver=driver, transport="serial",
                                         port=emulator.path, channels=len(emulator.relays),
-                                        inputs=0, timeout=0.3, **kw))
+                                        inputs=0, timeout=timeout, poll_share=1.0, **kw))
     await board.connect()
     return board
 
@@ -175,7 +184,7 @@ async def test_eletechsup_frames_are_byte_exact():
         await board.set(0, True)
         await board.set(0, False)
         await board.read_outputs()
-        await board.pulse(2, 10)
+        assert await board.pulse_on(2, 10) is True, "the board ends the pulse itself"
         await board.cancel_timer(2)
         await board.all_off()
         assert [f.hex(" ") for f in emu.frames] == [
@@ -194,7 +203,7 @@ async def test_eletechsup_frames_are_byte_exact():
 
 async def test_waveshare_flash_frame():
     emu = RtuEmulator(8)
-    board = create_board(DeviceSettings(id="w", driver="modbus-coils", transport="serial",
+    board = create_board(DeviceSettings(id="w", driver="waveshare", transport="serial",
                                         port=emu.path, channels=8, inputs=0, timeout=0.5))
     await board.connect()
     try:
@@ -223,8 +232,7 @@ async def test_lcus_numato_kmtronic_frames():
         assert lcus.frames == [bytes.fromhex("a00201a3")]
         assert numato.frames[:2] == [b"relay on B\r", b"relay readall\r"]
         assert km.frames[0] == bytes.fromhex("ff0301")
-        assert km.frames[1:4] == [bytes.fromhex("ff0103"), bytes.fromhex("ff0203"),
-                                  bytes.fromhex("ff0303")]
+        assert km.frames[1] == bytes.fromhex("ff0900"), "one status request, eight answers"
     finally:
         for board in boards:
             await board.close()
@@ -242,11 +250,15 @@ async def test_silence_late_short_and_noise(driver, emulator):
     board = await _serial_board(driver, emu)
     try:
         assert await board.read_outputs() == [False] * 8
-        for mode in ("silent", "late", "short"):
+        for mode, error in (("silent", DeviceTimeout), ("late", DeviceTimeout),
+                            ("short", DeviceReplyError), ("garbage", DeviceReplyError)):
             emu.mode = mode
             emu.late_by = 0.6
-            with pytest.raises(DeviceUnavailable):
+            emu.replied.clear()
+            with pytest.raises(error):
                 await board.read_outputs()
+            if mode == "late":  # its reply must not be taken for the next request's
+                assert await asyncio.to_thread(emu.replied.wait, 5)
         emu.mode = "noise"
         try:
             states = await board.read_outputs()
@@ -289,7 +301,7 @@ def test_numato_parser_never_crashes_on_garbage(reply):
 async def test_kmtronic_never_crashes_on_random_replies(noise):
     emu = KmtronicEmulator(2)
     emu.handle = lambda frame: noise  # the device answers anything at all
-    board = await _serial_board("kmtronic", emu)
+    board = await _serial_board("kmtronic", emu, timeout=0.05)
     try:
         await board.read_outputs()
     except DeviceError:
@@ -309,7 +321,7 @@ async def test_serial_lines_reads_a_button_through_the_modem_lines():
     try:
         cts, dsr, _dcd, _ri = await board.read_inputs()
         assert cts and dsr, "DTR and RTS are raised to supply the button"
-        serial_port = board.bus._serial
+        serial_port = board.line.serial_port()
         serial_port.rts = False  # the loop opens: a normally-closed button pressed
         cts, dsr, _dcd, _ri = await board.read_inputs()
         assert cts is False and dsr is True
@@ -321,3 +333,77 @@ def test_serial_lines_has_no_outputs():
     with pytest.raises(DeviceConfigError, match="no outputs"):
         create_board(DeviceSettings(id="b", driver="serial-lines", transport="serial",
                                     port="loop://", channels=2, inputs=4))
+
+
+# -- KMTronic as the maker documents it (issue 14, case 4) ----------------------------------
+
+async def test_kmtronic_eight_relay_board_reports_with_ff_09_00():
+    km = KmtronicEmulator(8)
+    board = await _serial_board("kmtronic", km)
+    try:
+        await board.set(2, True)
+        await board.set(7, True)
+        assert await board.read_outputs() == [i in (2, 7) for i in range(8)]
+        assert km.frames[-1] == bytes.fromhex("ff0900"), "one status request for all relays"
+    finally:
+        await board.close()
+        km.close()
+
+
+async def test_kmtronic_two_relay_board_reports_relay_by_relay():
+    km = KmtronicEmulator(2)
+    board = await _serial_board("kmtronic", km)
+    try:
+        await board.set(1, True)
+        assert await board.read_outputs() == [False, True]
+        assert km.frames[-2:] == [bytes.fromhex("ff0103"), bytes.fromhex("ff0203")]
+    finally:
+        await board.close()
+        km.close()
+
+
+async def test_kmtronic_rs485_boards_share_a_line_by_address():
+    km = KmtronicRs485Emulator(boards=2)
+    one = create_board(DeviceSettings(id="k1", driver="kmtronic-rs485", transport="serial",
+                                      port=km.path, unit=1, channels=8, inputs=0, timeout=0.3))
+    two = create_board(DeviceSettings(id="k2", driver="kmtronic-rs485", transport="serial",
+                                      port=km.path, unit=2, channels=8, inputs=0, timeout=0.3))
+    await one.connect()
+    await two.connect()
+    try:
+        await two.set(0, True)
+        await one.set(7, True)
+        await relays_become(km, [False] * 7 + [True] + [True] + [False] * 7)
+        assert km.frames[:2] == [bytes.fromhex("ff0901"), bytes.fromhex("ff0801")]
+        assert await two.read_outputs() == [True] + [False] * 7
+        assert await one.read_outputs() == [False] * 7 + [True]
+        assert km.frames[2:] == [bytes.fromhex("ffa200"), bytes.fromhex("ffa100")]
+    finally:
+        await one.close()
+        await two.close()
+        km.close()
+
+
+async def test_numato_switches_a_whole_board_with_writeall():
+    numato = NumatoEmulator(16)
+    board = await _serial_board("numato", numato)
+    try:
+        await board.write_outputs({ch: ch in (0, 11, 15) for ch in range(16)})
+        assert numato.frames == [b"relay writeall 8801\r"]
+        assert numato.relays == [ch in (0, 11, 15) for ch in range(16)]
+        await board.write_outputs({3: True}, changed=[3])  # part of a board: one by one
+        assert numato.frames[-1] == b"relay on 3\r"
+    finally:
+        await board.close()
+        numato.close()
+
+
+def test_a_usb_board_is_alone_on_its_port():
+    first = create_board(DeviceSettings(id="a", driver="kmtronic", transport="serial",
+                                        port="loop://x", channels=8, inputs=0))
+    try:
+        with pytest.raises(DeviceConfigError, match="alone on its port"):
+            create_board(DeviceSettings(id="b", driver="kmtronic", transport="serial",
+                                        port="loop://x", channels=8, inputs=0))
+    finally:
+        first._release()

@@ -123,7 +123,7 @@ async def test_lockdown_holds_an_automatic_evacuation_for_confirmation(running):
     await press
     fire = controller.engine.activations[held["activation"]]
     assert fire.state == "held"
-    assert controller.devices.output_states()["siren"] is False
+    assert controller.devices.output_states()["siren"]["wanted"] is False
     controller.engine.confirm(fire.id, "duty officer")
     await events.wait("confirmed", activation=fire.id)
     assert fire.state == "active"
@@ -234,7 +234,7 @@ async def test_lost_device_raises_a_fault_and_gets_its_outputs_back(tmp_path, au
         await wait_coils(board, {ch["strobe"]: True, ch["siren"]: True})
         await board.stop()
         fault = await events.wait("fault", key="device:board1", timeout=10)
-        assert "lost" in fault["message"]
+        assert fault["message"].startswith(f"board1 (modbus-coils, 127.0.0.1:{port} unit 1): ")
         assert controller.engine.mode() == "ALARM", "the alarm goes on"
         events.drain()
         for e in events.seen:

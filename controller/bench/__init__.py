@@ -25,6 +25,7 @@ from controller.config import load_config
 SUITES = (
     "controller.bench.alarm",
     "controller.bench.rtu",
+    "controller.bench.lines",
     "controller.bench.idle",
 )
 
