@@ -98,10 +98,7 @@ class Announcer:
         return self._request({lang: texts[lang] for lang in self.languages}, signal, name)
 
     def all_requests(self) -> list[Request]:
-        requests = [
-            self.shared_request(name)
-            for name in ("drill_preamble", "drill_closing", "all_clear", "held_evacuation", "selftest")
-        ]
+        requests = [self.shared_request(name) for name in self.library.shared.SPOKEN]
         for scenario in self.library.scenarios.values():
             for params in scenario.all_parameter_sets():
                 for audience in ("public", "staff"):

@@ -592,6 +592,8 @@ class Engine:
             "held_zones": self.held_zones(act),
             "suspended": act.state == "active" and not self.held_zones(act),
             "parameters": act.parameters,
+            # Titles and values of the chosen options (object, cordon, visitors' distance).
+            "parameter_details": act.scenario.describe_parameters(act.parameters),
             "silenced": act.silenced,
             "started": act.started,
             "elapsed_s": round(time.monotonic() - act.trigger_mono, 1),
