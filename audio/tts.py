@@ -9,13 +9,15 @@ tones. The choice and the reason are reported, never raised.
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from audio.text import normalize
+from audio.text import STRESS, marked_stress, normalize, stress_index
 
 # The voices dabyl recommends, best first (see `dabyl voices`).
 RECOMMENDED_PIPER = {
@@ -44,6 +46,10 @@ class SpeechEngine:
     def synthesize(self, text: str) -> tuple[np.ndarray, int]:
         raise NotImplementedError
 
+    def phonemes(self, text: str) -> str:
+        """The phonemes (IPA) the engine speaks for a text, as its own phonemiser gives them."""
+        raise NotImplementedError
+
 
 class _Espeak:
     """The process-wide espeak-ng library (it keeps global state, so one lock)."""
@@ -69,6 +75,11 @@ class _Espeak:
             ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
         ]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.argtypes = [
+            ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int,
+        ]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_SetPhonemeTrace.argtypes = [ctypes.c_int, ctypes.c_void_p]
         data = espeakng_loader.get_data_path().encode()
         audio_output_synchronous = 2
         self.rate = lib.espeak_Initialize(audio_output_synchronous, 0, data, 0)
@@ -95,7 +106,10 @@ class _Espeak:
                 cls._instance = cls()
             return cls._instance
 
-    def speak(self, voice: str, text: str, rate_wpm: int) -> np.ndarray:
+    def speak(
+        self, voice: str, text: str, rate_wpm: int, trace: bool = False
+    ) -> tuple[np.ndarray, str]:
+        """Samples, and (with `trace`) the IPA phonemes espeak-ng spoke, clause by clause."""
         with self.lock:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise SpeechUnavailable(f"espeak-ng has no voice {voice!r}")
@@ -103,13 +117,108 @@ class _Espeak:
             self.lib.espeak_SetParameter(espeak_rate, rate_wpm, 0)
             self._chunks = []
             data = text.encode()
-            chars_utf8, end_pause = 1, 0x1000
-            rc = self.lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, chars_utf8 | end_pause,
-                                       None, None)
+            chars_utf8, phoneme_input, end_pause = 1, 0x100, 0x1000
+            flags = chars_utf8 | end_pause | (phoneme_input if "[[" in text else 0)
+            stream = _MemoryStream() if trace else None
+            if stream is not None:
+                ipa = 2
+                self.lib.espeak_SetPhonemeTrace(ipa, stream.file)
+            try:
+                rc = self.lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, flags, None, None)
+            finally:
+                phonemes = ""
+                if stream is not None:
+                    self.lib.espeak_SetPhonemeTrace(0, None)
+                    phonemes = stream.close()
             if rc != 0:
                 raise SpeechUnavailable(f"espeak-ng synthesis failed (code {rc})")
             chunks, self._chunks = self._chunks, []
-        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+        return samples, phonemes
+
+    def mnemonics(self, voice: str, word: str) -> str:
+        """espeak-ng's own phoneme names for a word, as its phoneme input takes them."""
+        with self.lock:
+            if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise SpeechUnavailable(f"espeak-ng has no voice {voice!r}")
+            buffer = ctypes.create_string_buffer(word.encode())
+            pointer = ctypes.c_void_p(ctypes.addressof(buffer))
+            parts = []
+            chars_utf8, names = 1, 0
+            while pointer.value:
+                out = self.lib.espeak_TextToPhonemes(ctypes.byref(pointer), chars_utf8, names)
+                parts.append((out or b"").decode())
+            return " ".join(parts).strip()
+
+
+class _MemoryStream:
+    """A C `FILE *` writing into memory, for espeak-ng's phoneme trace."""
+
+    _libc = None
+
+    def __init__(self) -> None:
+        if _MemoryStream._libc is None:
+            libc = ctypes.CDLL(ctypes.util.find_library("c"))
+            libc.open_memstream.restype = ctypes.c_void_p
+            libc.open_memstream.argtypes = [ctypes.POINTER(ctypes.c_char_p),
+                                            ctypes.POINTER(ctypes.c_size_t)]
+            libc.fclose.argtypes = [ctypes.c_void_p]
+            libc.free.argtypes = [ctypes.c_void_p]
+            _MemoryStream._libc = libc
+        self._buffer = ctypes.c_char_p()
+        self._size = ctypes.c_size_t()
+        self.file = self._libc.open_memstream(ctypes.byref(self._buffer), ctypes.byref(self._size))
+        if not self.file:
+            raise SpeechUnavailable("cannot open a memory stream for the phoneme trace")
+
+    def close(self) -> str:
+        self._libc.fclose(self.file)
+        text = ctypes.string_at(self._buffer, self._size.value).decode(errors="replace")
+        self._libc.free(ctypes.cast(self._buffer, ctypes.c_void_p))
+        return text
+
+
+# espeak-ng ignores the U+0301 stress mark. A marked Russian word is handed to it in
+# its phoneme input ([[...]]): its own transcription of the word with the stress moved
+# to the marked vowel, the new stressed vowel given its full quality and the old one
+# reduced. `EspeakEngine.stress_problems` checks from the phoneme trace that it worked.
+_RU_VOWELS = "аеёиоуыэюя"
+_RU_STRESSED = {"а": "A", "я": "A", "о": "o", "ё": "o", "е": "e", "э": "E", "и": "i",
+                "ы": "y", "у": "u", "ю": "u"}
+_MNEMONIC_TOKEN = re.compile(r"@-|[aAV@o8eEiIyuU](?:#)?|.", re.DOTALL)
+_MARKED_WORD = re.compile(rf"[^\W\d_]*{STRESS}[^\W\d_{STRESS}]*")
+
+
+def respell_stressed(word: str, mnemonic: str) -> str | None:
+    """espeak-ng phoneme input for a Russian word carrying a U+0301 mark, or None."""
+    target = marked_stress(word)
+    plain = word.replace(STRESS, "").lower()
+    letters = [c for c in plain if c in _RU_VOWELS]
+    if target is None or " " in mnemonic:
+        return None
+    tokens = _MNEMONIC_TOKEN.findall(mnemonic)
+    vowels: list[int] = []
+    old: int | None = None
+    stress_seen = False
+    for i, token in enumerate(tokens):
+        if token in ("'", ","):
+            stress_seen = stress_seen or token == "'"
+            continue
+        if token != "@-" and token[0] in "aAV@o8eEiIyuU":
+            if stress_seen and old is None:
+                old = len(vowels)
+            vowels.append(i)
+    if len(vowels) != len(letters):
+        return None
+    out = list(tokens)
+    if old is not None and old != target:
+        letter = letters[old]
+        if letter in "оа":
+            out[vowels[old]] = "V" if old == target - 1 else "@"
+        elif letter in "еяэ":
+            out[vowels[old]] = "I"
+    out[vowels[target]] = "'" + _RU_STRESSED[letters[target]]
+    return "[[" + "".join(t for t in out if t not in ("'", ",")) + "]]"
 
 
 class EspeakEngine(SpeechEngine):
@@ -127,10 +236,37 @@ class EspeakEngine(SpeechEngine):
     def id(self) -> str:
         return f"espeak-ng:{self.voice}:{self.rate_wpm}"
 
-    def synthesize(self, text: str) -> tuple[np.ndarray, int]:
-        # espeak-ng honours U+0301 stress marks (за́мок / замо́к), so they stay.
+    def spoken(self, text: str) -> str:
+        """What espeak-ng is given: normalised, stress marks turned into phoneme input."""
         spoken = normalize(text, self.language, keep_stress=True)
-        return self._espeak.speak(self.voice, spoken, self.rate_wpm), self._espeak.rate
+        if self.language == "ru" and STRESS in spoken:
+            def respell(match: re.Match[str]) -> str:
+                word = match.group(0)
+                mnemonic = self._espeak.mnemonics(self.voice, word.replace(STRESS, ""))
+                return respell_stressed(word, mnemonic) or word
+            spoken = _MARKED_WORD.sub(respell, spoken)
+        return spoken.replace(STRESS, "")
+
+    def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        samples, _ = self._espeak.speak(self.voice, self.spoken(text), self.rate_wpm)
+        return samples, self._espeak.rate
+
+    def phonemes(self, text: str) -> str:
+        # Traced while really synthesising, with the same input and flags as an alarm.
+        return self._espeak.speak(self.voice, self.spoken(text), self.rate_wpm, trace=True)[1]
+
+    def stress_problems(self, text: str) -> list[str]:
+        """Marked words espeak-ng would still stress elsewhere than the mark says."""
+        problems = []
+        for match in _MARKED_WORD.finditer(normalize(text, self.language, keep_stress=True)):
+            word = match.group(0)
+            heard = stress_index(self.phonemes(word).strip())
+            if heard != marked_stress(word):
+                problems.append(
+                    f"espeak-ng stresses {word.replace(STRESS, '')!r} on vowel "
+                    f"{'none' if heard is None else heard + 1}, not where the mark is; "
+                    "rephrase the sentence")
+        return problems
 
 
 class PiperEngine(SpeechEngine):
@@ -164,6 +300,13 @@ class PiperEngine(SpeechEngine):
     def id(self) -> str:
         stat = self.model.stat()
         return f"piper:{self.model.name}:{stat.st_size}:{int(stat.st_mtime)}:{self.speaker}"
+
+    def phonemes(self, text: str) -> str:
+        # Piper's own phonemiser (its bundled espeak-ng honours U+0301 stress marks).
+        spoken = normalize(text, self.language, keep_stress=True)
+        with self._lock:
+            sentences = self._voice.phonemize(spoken)
+        return "\n".join("".join(s) for s in sentences)
 
     def synthesize(self, text: str) -> tuple[np.ndarray, int]:
         spoken = normalize(text, self.language, keep_stress=True)

@@ -190,14 +190,8 @@ class Announcer:
         texts = getattr(self.library.shared, name)
         return self._request({lang: texts[lang] for lang in self.languages}, signal, name)
 
-    def shared_names(self) -> list[str]:
-        names = ["drill_preamble", "drill_closing", "all_clear", "held_evacuation", "selftest"]
-        if getattr(self.library.shared, "drill_marker", None) is not None:
-            names.append("drill_marker")
-        return names
-
     def all_requests(self) -> list[Request]:
-        requests = [self.shared_request(name) for name in self.shared_names()]
+        requests = [self.shared_request(name) for name in self.library.shared.SPOKEN]
         for scenario in self.library.scenarios.values():
             for params in scenario.all_parameter_sets():
                 for audience in ("public", "staff"):

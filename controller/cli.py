@@ -446,12 +446,24 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     from controller.announcer import site_voices
 
+    for problem in library.speech_problems:
+        print(f"error: {problem}")
+        problems += 1
     for lang, choice in site_voices(config).items():
         print(f"voice {lang}: {choice.description}")
         for note in choice.notes:
             print(f"warning: voice {lang}: {note}")
         if choice.engine is None:
             problems += 1
+        # espeak-ng ignores U+0301: prove from its phonemes that each marked word is
+        # stressed where the mark says.
+        stress_problems = getattr(choice.engine, "stress_problems", None)
+        if stress_problems is not None:
+            for source, text_lang, text in library.spoken_texts():
+                if text_lang == lang:
+                    for problem in stress_problems(text):
+                        print(f"error: {source}: {problem}")
+                        problems += 1
     problems += asyncio.run(_check_devices(config))
     return EXIT_FAILED if problems else EXIT_OK
 
@@ -488,24 +500,13 @@ async def _check_devices(config: Config) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from controller.announcer import Announcer
-    from controller.events import EventBus
-    from controller.faults import FaultBook
-    from controller.journal import Journal
+    from controller.timing import markdown, measure, offline_announcer
 
     config = _config(args)
     library = load_library(config.scenarios_dir, config)
-
-    class _NoJournal(Journal):
-        def append(self, kind, activation=None, **data):  # render writes no journal rows
-            return ""
-
-    bus = EventBus(_NoJournal(Path(os.devnull)))
-    faults = FaultBook(bus)
-    announcer = Announcer(config, library, bus, faults)
-    announcer.setup()
+    announcer = offline_announcer(config, library)
     for lang, voice in announcer.voices.items():
-        print(f"voice {lang}: {voice.description}")
+        print(f"voice {lang}: {voice.description}", file=sys.stderr if args.report else sys.stdout)
     total = len(announcer.all_requests())
 
     def progress(i: int, n: int) -> None:
@@ -515,8 +516,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     if count:
         print(file=sys.stderr)
     print(f"rendered {count} new, {total - count} already cached, in "
-          f"{config.path(config.audio.cache_dir)}")
-    return EXIT_OK
+          f"{config.path(config.audio.cache_dir)}", file=sys.stderr if args.report else sys.stdout)
+    if not args.report:
+        return EXIT_OK
+    timings = measure(announcer)
+    print(markdown(timings, {lang: v.description for lang, v in announcer.voices.items()}), end="")
+    problems = [p for t in timings for p in t.problems()]
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return EXIT_FAILED if problems else EXIT_OK
 
 
 def cmd_voices(args: argparse.Namespace) -> int:
@@ -641,7 +649,10 @@ def build_parser() -> argparse.ArgumentParser:
                    ).set_defaults(func=cmd_selftest)
     sub.add_parser("simulate", help="run the config's simulated devices on their own"
                    ).set_defaults(func=cmd_simulate)
-    sub.add_parser("render", help="pre-render every announcement").set_defaults(func=cmd_render)
+    render = sub.add_parser("render", help="pre-render every announcement")
+    render.add_argument("--report", action="store_true",
+                        help="print how long each announcement takes (markdown table)")
+    render.set_defaults(func=cmd_render)
     p = sub.add_parser("bench", help="measure latency and footprint against SPEC §11")
     p.add_argument("--json", action="store_true")
     p.add_argument("--rounds", type=int, default=200)

@@ -195,6 +195,14 @@ class Control(Strict):
     journal: str = ".dabyl/journal.sqlite"
 
 
+class CodePhrase(Strict):
+    """A neutral phrase agreed with staff in advance, spoken in staff zones instead of
+    plain words for a covert scenario (hostage)."""
+
+    kk: str = Field(min_length=1)
+    ru: str = Field(min_length=1)
+
+
 class Config(Strict):
     site: Site
     scenarios: str = "scenarios"
@@ -207,6 +215,8 @@ class Config(Strict):
     engine: Engine = Engine()
     schedule: list[ScheduleEntry] = Field(default_factory=list)
     control: Control = Control()
+    # Scenario id -> code phrase; a covert scenario without one speaks nothing.
+    code_phrases: dict[Name, CodePhrase] = Field(default_factory=dict)
 
     # Set by load_config: the file, and where relative paths are anchored.
     base_dir: Path = Path(".")

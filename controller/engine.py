@@ -613,8 +613,7 @@ class Engine:
         if steps and act.drill:
             # NFPA 72: a drill message says it is a drill, every time.
             first = act.lane(lane.id).repetitions == 0
-            name = "drill_preamble" if first or "drill_marker" not in \
-                self.announcer.shared_names() else "drill_marker"
+            name = "drill_preamble" if first else "drill_marker"
             steps.insert(0, Step(lane.id, act, self.announcer.shared_request(name), held,
                                  "preamble" if first else "marker"))
         return steps
@@ -858,6 +857,8 @@ class Engine:
             "suspended": act.speaks and not held,
             "overrides_lockdown": act.overrides_lockdown,
             "parameters": act.parameters,
+            # Titles and values of the chosen options (object, cordon, visitors' distance).
+            "parameter_details": act.scenario.describe_parameters(act.parameters),
             "silenced": act.silenced,
             "started": act.started,
             "elapsed_s": round(time.monotonic() - act.trigger_mono, 1),

@@ -77,6 +77,10 @@ class Controller:
                          site=self.config.site.name)
         for warning in self.library.warnings:
             self.bus.publish("warning", message=warning)
+        # A text no voice can say right still loads (better than no alarm); `dabyl check`
+        # fails on it, and the console hears of it here.
+        for problem in self.library.speech_problems:
+            self.bus.publish("warning", message=problem)
         await self.devices.start()
         await asyncio.to_thread(self.announcer.setup)
         await self.announcer.start()

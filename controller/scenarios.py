@@ -5,8 +5,17 @@ and reported as `file: key.path: reason`, and nothing is half-loaded.
 
 Message templates use `{name}` for a parameter value and `{name:one|few|many}` for a
 word that agrees with that number by the language's CLDR plural rule (Babel), so
-phrases keep numbers in the nominative ("Қауіпсіз қашықтық — 100 метр",
-"Безопасное расстояние — 100 метров").
+phrases keep numbers in the nominative ("Қауіпсіз қашықтық — кемінде 100 метр",
+"Безопасное расстояние — не меньше чем 100 метров").
+
+Spoken texts are checked for what no voice can say (abbreviations, digits the
+normaliser cannot speak, symbols): `Library.speech_problems`, which `dabyl check`
+reports as errors naming file and key. They do not stop a site from loading: a
+mispronounced word is better than no alarm.
+
+A covert scenario (hostage) never speaks in plain words: only a code phrase the site
+agreed with its staff (`[code_phrases.<id>]` in config.toml) is spoken in staff zones,
+and without one nothing is spoken at all.
 """
 
 from __future__ import annotations
@@ -15,11 +24,11 @@ import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from babel import Locale
 from pydantic import Field, ValidationError, model_validator
 
+from audio.text import choose_form, speech_problems
 from controller.config import Config, Strict, format_pydantic, read_toml
 from controller.errors import ConfigurationError
 
@@ -64,10 +73,13 @@ class TextLists(Strict):
         return getattr(self, language)
 
 
+Value = int | float | str
+
+
 class Choice(Strict):
     id: Name
     title: Texts
-    values: dict[str, int | str] = Field(default_factory=dict)
+    values: dict[Name, Value] = Field(default_factory=dict)
 
 
 class Parameter(Strict):
@@ -75,6 +87,10 @@ class Parameter(Strict):
     title: Texts
     default: Name
     choices: list[Choice] = Field(min_length=1)
+    # A floor no choice may go below (item 10: visitors stay at least 100 m away).
+    minimum: dict[Name, int | float] = Field(default_factory=dict)
+    # How the console names each value ("Зона оцепления, м").
+    value_titles: dict[Name, Texts] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _default_is_a_choice(self) -> Parameter:
@@ -83,6 +99,18 @@ class Parameter(Strict):
             raise ValueError("choice ids must be unique")
         if self.default not in ids:
             raise ValueError(f"default {self.default!r} is not one of the choices {ids}")
+        keys = [set(c.values) for c in self.choices]
+        if any(k != keys[0] for k in keys):
+            raise ValueError(f"every choice of parameter {self.name!r} must set the same values")
+        for name, floor in self.minimum.items():
+            for c in self.choices:
+                value = c.values.get(name)
+                if not isinstance(value, int | float) or value < floor:
+                    raise ValueError(
+                        f"choice {c.id!r}: {name} is {value!r}, below the minimum {floor}")
+        for name in self.value_titles:
+            if any(name not in c.values for c in self.choices):
+                raise ValueError(f"value_titles names {name!r}, which the choices do not set")
         return self
 
     def choice(self, choice_id: str) -> Choice:
@@ -132,6 +160,8 @@ class Scenario(Strict):
     priority: int = Field(ge=0, le=255)
     kind: Literal["evacuate", "shelter", "staff_alert"]
     audience: Literal["public+staff", "staff"]
+    # Never spoken in plain words; staff zones hear the site's code phrase, if any.
+    covert: bool = False
     zones: Literal["all", "staff", "public"] | list[Name] = "all"
     outputs: list[Name] = Field(default_factory=list)
     attention: Attention = Attention()
@@ -156,12 +186,16 @@ class Scenario(Strict):
                 raise ValueError("a public scenario needs message.public")
             if self.message.staff is None:
                 raise ValueError("a public scenario needs message.staff for the staff zones")
+        if self.covert:
+            if not self.staff_only:
+                raise ValueError("a covert scenario must be staff-only")
+            if self.message.staff is not None:
+                raise ValueError(
+                    "a covert scenario has no message: its staff zones hear only the code "
+                    "phrase the site sets in config.toml [code_phrases]")
         provided: set[str] = set()
         for param in self.parameters:
-            keys = [set(c.values) for c in param.choices]
-            if any(k != keys[0] for k in keys):
-                raise ValueError(f"every choice of parameter {param.name!r} must set the same values")
-            provided |= keys[0] | {param.name}
+            provided |= set(param.choices[0].values) | {param.name}
         for name in sorted(self.placeholders() - provided):
             raise ValueError(f"message uses {{{name}}} but no parameter provides it")
         return self
@@ -208,8 +242,8 @@ class Scenario(Strict):
             raise ValueError(f"scenario {self.id!r} has no parameter {sorted(given)[0]!r}")
         return resolved
 
-    def parameter_values(self, resolved: dict[str, str]) -> dict[str, int | str]:
-        values: dict[str, int | str] = {}
+    def parameter_values(self, resolved: dict[str, str]) -> dict[str, Value]:
+        values: dict[str, Value] = {}
         for param in self.parameters:
             choice = param.choice(resolved[param.name])
             values.update(choice.values)
@@ -222,6 +256,30 @@ class Scenario(Strict):
             return None
         return fill(texts[language], language, self.parameter_values(resolved))
 
+    def describe_parameters(self, resolved: dict[str, str]) -> list[dict]:
+        """What the console shows of an activation's choices: each parameter's title, the
+        chosen option's title and its values with their titles (kk and ru)."""
+        described = []
+        for param in self.parameters:
+            choice = param.choice(resolved.get(param.name, param.default))
+            described.append({
+                "name": param.name,
+                "title": param.title.model_dump(),
+                "choice": choice.id,
+                "choice_title": choice.title.model_dump(),
+                "values": [
+                    {"name": name, "value": value,
+                     "title": (param.value_titles[name].model_dump()
+                               if name in param.value_titles else {"kk": name, "ru": name})}
+                    for name, value in choice.values.items()
+                ],
+            })
+        return described
+
+    def with_code_phrase(self, phrase: Texts) -> Scenario:
+        """This covert scenario speaking the site's code phrase in its staff zones."""
+        return self.model_copy(update={"message": Messages(staff=phrase)})
+
     def all_parameter_sets(self) -> list[dict[str, str]]:
         """Every combination of parameter choices (for pre-rendering)."""
         sets: list[dict[str, str]] = [{}]
@@ -232,23 +290,32 @@ class Scenario(Strict):
 
 class SharedTexts(Strict):
     drill_preamble: Texts
+    # Before every drill cycle after the first (NFPA 72: every drill message says so).
+    drill_marker: Texts
     drill_closing: Texts
     all_clear: Texts
     held_evacuation: Texts
     selftest: Texts
     training_topics: dict[Annotated[str, Field(pattern=r"^([1-9]|10)$")], Texts]
 
+    SPOKEN: ClassVar[tuple[str, ...]] = ("drill_preamble", "drill_marker", "drill_closing", "all_clear",
+              "held_evacuation", "selftest")
+
+    def spoken(self) -> dict[str, Texts]:
+        """The shared texts that are spoken (training topics are only printed)."""
+        return {name: getattr(self, name) for name in self.SPOKEN}
+
 
 _FIELD = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([^{}]*))?\}")
 
 
-def fill(template: str, language: str, values: dict[str, int | str]) -> str:
+def fill(template: str, language: str, values: dict[str, Value]) -> str:
     """Fill `{name}` and `{name:one|few|many}` placeholders.
 
     Plural forms follow the language's CLDR categories in order one, few, many, other;
-    a missing category falls back to the last form given.
+    a missing category falls back to the last form given. A decimal is written with
+    the language's comma ("0,33") and takes the "other" form ("0,33 литра").
     """
-    locale = Locale.parse(language)
 
     def replace(match: re.Match[str]) -> str:
         name, forms = match.group(1), match.group(2)
@@ -256,12 +323,11 @@ def fill(template: str, language: str, values: dict[str, int | str]) -> str:
             raise KeyError(name)
         value = values[name]
         if forms is None:
-            return str(value)
+            return str(value).replace(".", ",") if isinstance(value, float) else str(value)
         options = forms.split("|")
-        category = locale.plural_form(int(value)) if isinstance(value, int) else "other"
-        order = ["one", "few", "many", "other"]
-        index = order.index(category) if category in order else len(options) - 1
-        return options[min(index, len(options) - 1)]
+        if isinstance(value, int | float):
+            return choose_form(value, language, options)
+        return options[-1]
 
     return _FIELD.sub(replace, template)
 
@@ -273,6 +339,32 @@ class Library:
     scenarios: dict[str, Scenario]
     shared: SharedTexts
     warnings: list[str] = field(default_factory=list)
+    # Spoken texts no voice can say right (`file: key: reason`); `dabyl check` fails on them.
+    speech_problems: list[str] = field(default_factory=list)
+    directory: Path = Path(".")
+
+    def spoken_texts(self) -> list[tuple[str, str, str]]:
+        """Every text that can be spoken, once per parameter choice:
+        (`file: key`, language, text)."""
+        out = []
+        for name, texts in self.shared.spoken().items():
+            for lang in LANGUAGES:
+                out.append((f"{self.directory / SHARED_FILE}: {name}.{lang}", lang, texts[lang]))
+        for sid, scenario in self.scenarios.items():
+            seen: set[tuple[str, str, str]] = set()
+            for params in scenario.all_parameter_sets():
+                for audience in ("public", "staff"):
+                    for lang in LANGUAGES:
+                        text = scenario.text(audience, lang, params)  # type: ignore[arg-type]
+                        if text is None:
+                            continue
+                        source = (f"{self.directory / (sid + '.toml')}: message.{audience}.{lang}"
+                                  + (f" ({', '.join(f'{k}={v}' for k, v in params.items())})"
+                                     if params else ""))
+                        if (audience, lang, text) not in seen:
+                            seen.add((audience, lang, text))
+                            out.append((source, lang, text))
+        return out
 
     def get(self, scenario_id: str) -> Scenario:
         try:
@@ -330,7 +422,21 @@ def load_library(directory: Path, config: Config | None = None) -> Library:
     if problems:
         raise ConfigurationError(problems)
     assert shared is not None
-    return Library(scenarios=scenarios, shared=shared, warnings=warnings)
+    if config is not None:
+        for sid, phrase in config.code_phrases.items():
+            scenarios[sid] = scenarios[sid].with_code_phrase(Texts(kk=phrase.kk, ru=phrase.ru))
+    library = Library(scenarios=scenarios, shared=shared, warnings=warnings,
+                      directory=directory)
+    for source, lang, text in library.spoken_texts():
+        library.speech_problems.extend(f"{source}: {p}" for p in speech_problems(text, lang))
+    if config is not None:
+        cfg = config.base_dir / "config.toml"
+        for sid, phrase in config.code_phrases.items():
+            for lang in LANGUAGES:
+                library.speech_problems.extend(
+                    f"{cfg}: code_phrases.{sid}.{lang}: {p}"
+                    for p in speech_problems(getattr(phrase, lang), lang))
+    return library
 
 
 def _check_templates(scenario: Scenario, source: str) -> list[str]:
@@ -387,7 +493,27 @@ def cross_check(
     for i, entry in enumerate(config.schedule):
         if entry.scenario and entry.scenario not in scenarios:
             problems.append(f"{cfg}: schedule[{i}].scenario: unknown scenario {entry.scenario!r}")
+    for sid, phrase in config.code_phrases.items():
+        if sid not in scenarios:
+            problems.append(f"{cfg}: code_phrases.{sid}: unknown scenario {sid!r}")
+        elif not scenarios[sid].covert:
+            problems.append(
+                f"{cfg}: code_phrases.{sid}: {sid!r} is not covert; it speaks its own message")
+        else:
+            for lang in LANGUAGES:
+                named = [w for w in _NAMES_THE_THREAT[lang] if w in getattr(phrase, lang).lower()]
+                if named:
+                    problems.append(
+                        f"{cfg}: code_phrases.{sid}.{lang}: a code phrase must not name the "
+                        f"threat ({named[0]!r}); agree a neutral phrase with staff")
     return problems, warnings
+
+
+# Words a hostage code phrase must never contain: captors may hear it.
+_NAMES_THE_THREAT = {
+    "kk": ("кепіл", "басып ал", "қару", "террор", "шабуыл", "полиция"),
+    "ru": ("залож", "захват", "оруж", "террор", "нападен", "полиц"),
+}
 
 
 def zones_for(

@@ -214,7 +214,8 @@ def test_bench_reports_every_figure_with_its_target(tmp_path, audio_cache):
     assert result.returncode in (0, 1), result.stderr
     report = json.loads(result.stdout)
     assert {"relays_tcp", "relays_rtu", "first_audio", "panic_to_activation", "clear_to_rest",
-            "device_lost_to_fault", "idle_serve_cpu", "idle_run_rss"} <= set(report["figures"])
+            "device_lost_to_fault", "idle_serve_cpu", "idle_run_rss", "public_cycle",
+            "first_instruction", "staff_message", "render_all_cold"} <= set(report["figures"])
     for figure in report["figures"].values():
         assert {"p50", "p95", "max", "target", "unit", "within_target"} <= set(figure)
     assert report["figures"]["first_audio"]["standard_allows"] == 3000

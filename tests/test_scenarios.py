@@ -56,14 +56,57 @@ def test_suspicious_object_public_message_does_not_mention_a_bomb():
     assert "подозрительный" in s.message.staff.ru
 
 
-def test_distance_table_of_item_10():
+ITEM_10 = {"grenade": 50, "tnt_200g": 45, "explosive_device": 200, "beer_can": 60,
+           "briefcase": 230, "suitcase": 350, "car": 600, "minibus": 920, "truck": 1240}
+
+
+def test_distance_table_of_item_10_is_the_cordon():
     param = LIBRARY.get("suspicious_object").parameters[0]
-    distances = {c.id: c.values["distance"] for c in param.choices}
-    assert distances == {
-        "unknown": 100, "grenade": 50, "tnt_200g": 45, "explosive_device": 200, "beer_can": 60,
-        "briefcase": 230, "suitcase": 350, "car": 600, "minibus": 920, "truck": 1240,
-    }
+    cordons = {c.id: c.values["cordon"] for c in param.choices}
+    assert cordons == {"unknown": 100, **ITEM_10}
     assert param.default == "unknown"
+
+
+@pytest.mark.parametrize("choice", ["unknown", *ITEM_10])
+def test_visitors_hear_at_least_the_larger_of_100_m_and_the_table(choice):
+    s = LIBRARY.get("suspicious_object")
+    cordon = ITEM_10.get(choice, 100)
+    visitors = max(100, cordon)
+    params = s.resolve_parameters({"object": choice})
+    assert s.parameter_values(params) == {"object": choice, "cordon": cordon,
+                                          "distance": visitors}
+    public = {lang: s.text("public", lang, params) for lang in ("kk", "ru")}
+    assert f"кемінде {visitors} метр" in public["kk"]
+    assert f"не меньше чем {visitors} метр" in public["ru"]
+    # The public never hears the cordon when it is below the visitors' distance.
+    if cordon < 100:
+        assert f" {cordon} " not in public["kk"] + public["ru"]
+    staff = {lang: s.text("staff", lang, params) for lang in ("kk", "ru")}
+    assert f"кемінде {visitors} метр" in staff["kk"] and f"қоршау — {cordon} метр" in staff["kk"]
+    assert f"не меньше чем {visitors} метр" in staff["ru"]
+    assert f"оцепление — {cordon} метр" in staff["ru"]
+
+
+def test_the_console_gets_the_chosen_object_and_both_distances():
+    s = LIBRARY.get("suspicious_object")
+    (detail,) = s.describe_parameters(s.resolve_parameters({"object": "grenade"}))
+    assert detail["choice"] == "grenade" and detail["choice_title"]["ru"] == "Граната"
+    values = {v["name"]: (v["value"], v["title"]["ru"]) for v in detail["values"]}
+    assert values == {"cordon": (50, "Зона оцепления, м"),
+                      "distance": (100, "Посетители, не ближе, м")}
+
+
+def test_no_choice_may_tell_visitors_less_than_100_m(tmp_path):
+    import shutil
+
+    from controller.errors import ConfigurationError
+
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    path = tmp_path / "scenarios" / "suspicious_object.toml"
+    path.write_text(path.read_text().replace("values = { cordon = 50, distance = 100 }",
+                                             "values = { cordon = 50, distance = 50 }"))
+    with pytest.raises(ConfigurationError, match="grenade.*distance is 50, below the minimum 100"):
+        load_library(tmp_path / "scenarios")
 
 
 @pytest.mark.parametrize(
@@ -91,4 +134,7 @@ def test_shared_texts_say_it_is_a_drill():
     shared = LIBRARY.shared
     assert "оқу-жаттығу" in shared.drill_preamble.kk
     assert "учебная тревога" in shared.drill_preamble.ru
-    assert "учебная тревога" in shared.drill_closing.ru
+    assert "учебная тревога" in shared.drill_closing.ru.lower()
+    assert "оқу-жаттығу" in shared.drill_marker.kk.lower()
+    assert "учебная тревога" in shared.drill_marker.ru.lower()
+    assert "drill_marker" in shared.spoken()

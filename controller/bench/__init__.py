@@ -27,6 +27,7 @@ SUITES = (
     "controller.bench.rtu",
     "controller.bench.lines",
     "controller.bench.idle",
+    "controller.bench.texts",
 )
 
 __all__ = ["SUITES", "BenchContext", "Figure", "format_report", "percentiles", "run"]
