@@ -320,11 +320,12 @@ def _journal_path(config: Config) -> Path:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from controller.journal import JournalDamaged
-    from controller.records import after_action, human_duration, write_report
+    from controller.records import after_action, human_duration, may_switch, write_report
 
     config = _config(args)
     try:
-        report = after_action(_journal_path(config), args.activation)
+        report = after_action(_journal_path(config), args.activation,
+                              may_switch(config, _library(config)))
     except KeyError:
         raise DabylError(f"no activation {args.activation!r} in the journal") from None
     except JournalDamaged as exc:
@@ -595,7 +596,9 @@ def cmd_journal(args: argparse.Namespace) -> int:
         if args.journal_command == "list":
             return _journal_list(path, args, tz)
         if args.journal_command == "show":
-            return _journal_show(path, args.activation, tz)
+            from controller.records import may_switch
+
+            return _journal_show(path, args.activation, tz, may_switch(config, _library(config)))
         if args.journal_command == "export":
             if args.format == "csv":
                 for line in j.export_csv(path):
@@ -641,13 +644,13 @@ def _journal_list(path: Path, args: argparse.Namespace, tz: str) -> int:
     return EXIT_OK
 
 
-def _journal_show(path: Path, activation: str, tz: str) -> int:
+def _journal_show(path: Path, activation: str, tz: str, switches: dict[str, set[str]]) -> int:
     from controller import journal as j
 
     after = 0
     while True:
         try:
-            page = j.activation_rows(path, activation, 500, after)
+            page = j.activation_rows(path, activation, 500, after, switches)
         except KeyError:
             raise DabylError(f"no activation {activation!r} in the journal") from None
         for r in page["timeline"]:

@@ -100,7 +100,25 @@ def human_duration(seconds: float | None, lang: str = "en") -> str:
     return out.replace(".", point)
 
 
-def after_action(path: Path, activation: str) -> dict[str, Any]:
+def may_switch(config: Config, library: Library) -> dict[str, set[str]]:
+    """Scenario → the outputs an activation of it can switch (for journal rows written
+    before each output said which alarm wanted it)."""
+    from controller.scenarios import zones_for
+
+    amplifiers = {n for n, o in config.outputs.items() if o.kind == "amplifier"}
+    out = {}
+    for scenario in library.scenarios.values():
+        names = set(scenario.outputs)
+        if not scenario.silent:
+            for zone in zones_for(scenario, config, None):
+                names.update(config.zones[zone].outputs)
+            names |= amplifiers
+        out[scenario.id] = names
+    return out
+
+
+def after_action(path: Path, activation: str,
+                 switches: dict[str, set[str]] | None = None) -> dict[str, Any]:
     """Timeline, key times (seconds) and who did what, for one activation: its own rows and
     the output commands it caused. Raises KeyError when it is not in the journal."""
     from controller.journal import activation_rows
@@ -108,7 +126,7 @@ def after_action(path: Path, activation: str) -> dict[str, Any]:
     shown: list[dict[str, Any]] = []
     after = 0
     while True:
-        page = activation_rows(path, activation, 500, after)
+        page = activation_rows(path, activation, 500, after, switches)
         shown += page["timeline"]
         if not page["next_after"]:
             break

@@ -62,6 +62,9 @@ class Controller:
         self.ready = asyncio.Event()
         self.rendered = asyncio.Event()
         self.started_mono = time.monotonic()
+        from controller.records import may_switch
+
+        self._may_switch = may_switch(config, library)
         self._early_faults: list[tuple[str, str | None, dict[str, Any]]] = []
         self.journal_lost = 0
 
@@ -281,7 +284,8 @@ class Controller:
                                                 request.before, request.drill)
             try:
                 return await self._journal_read(journal_mod.activation_rows, request.activation,
-                                                request.limit, request.after or 0)
+                                                request.limit, request.after or 0,
+                                                self._may_switch)
             except KeyError:
                 raise RequestInvalid(
                     f"no activation {request.activation!r} in the journal") from None

@@ -120,14 +120,16 @@ def list_activations(path: Path, limit: int = 50, before: int | None = None,
     return {"activations": items, "next_before": items[-1]["seq"] if more else None}
 
 
-def activation_rows(path: Path, activation: str, limit: int = 200,
-                    after: int = 0) -> dict[str, Any]:
+def activation_rows(path: Path, activation: str, limit: int = 200, after: int = 0,
+                    may_switch: dict[str, set[str]] | None = None) -> dict[str, Any]:
     """A page of one activation's timeline: its own rows and the output commands it
     caused, oldest first: {"timeline": [...], "next_after": seq|None}.
 
     An output row caused by the activation is one whose `wanted_by` names it, or the one
     that released an output it wanted. Rows written before outputs said who wanted them
-    are attributed to the activation whose state changed last before them, and marked so.
+    are attributed, when `may_switch` (scenario → the outputs it can switch) is given, to
+    the activation that last changed state among those that can switch that output, and
+    marked so; without it they are not attributed.
     Raises KeyError when the activation is not in the journal.
     """
     limit = max(1, min(limit, PAGE_MAX))
@@ -140,7 +142,7 @@ def activation_rows(path: Path, activation: str, limit: int = 200,
         first = own[0].seq
         end = next((r.seq for r in own if r.kind in TERMINAL_KINDS), None)
         stop = (end + RELEASE_ROWS) if end is not None else None
-        caused = _caused_outputs(seg, activation, first, stop)
+        caused = _caused_outputs(seg, activation, first, stop, may_switch)
     rows = sorted([r for r in own if r.seq > after] + [r for r in caused if r.seq > after],
                   key=lambda r: r.seq)
     page = rows[:limit]
@@ -151,23 +153,31 @@ def activation_rows(path: Path, activation: str, limit: int = 200,
 def _shown(row: Row) -> dict[str, Any]:
     out = row.as_dict()
     if row.kind == "output" and "wanted_by" not in row.data:
-        out["attributed"] = "by order (an older row does not say which alarm wanted it)"
+        out["attributed"] = "by scenario and order (an older row does not say which alarm wanted it)"
     return out
 
 
-def _caused_outputs(seg: Segments, activation: str, first: int, stop: int | None) -> list[Row]:
+def _scenario_of(activation: str | None) -> str:
+    # Activation ids are "<scenario>-<6 hex digits>".
+    return (activation or "").rsplit("-", 1)[0]
+
+
+def _caused_outputs(seg: Segments, activation: str, first: int, stop: int | None,
+                    may_switch: dict[str, set[str]] | None) -> list[Row]:
     kinds = ",".join(f"'{k}'" for k in ("output", *STATE_KINDS))
     sql = (f"SELECT seq, ts, kind, activation, data FROM events WHERE kind IN ({kinds}) "
            f"AND seq >= ?" + (" AND seq <= ?" if stop is not None else "") + " ORDER BY seq")
     wanted: dict[str, set[str]] = {}
-    last_owner: str | None = None
+    last_owner: dict[str, str] = {}  # output → the activation that last changed state
     holding: set[str] = set()
     out: list[Row] = []
     ended = False
     for raw in seg.query(sql, (first, stop) if stop is not None else (first,)):
         row = to_row(*raw)
         if row.kind != "output":
-            last_owner = row.activation
+            if may_switch is not None and row.activation:
+                for name in may_switch.get(_scenario_of(row.activation), ()):
+                    last_owner[name] = row.activation
             if row.activation == activation and row.kind in TERMINAL_KINDS:
                 ended = True
             continue
@@ -182,7 +192,7 @@ def _caused_outputs(seg: Segments, activation: str, first: int, stop: int | None
                 out.append(row)
                 if activation not in now:
                     holding.discard(name)
-        elif last_owner == activation:
+        elif last_owner.get(name) == activation:
             out.append(row)
         if ended and not holding and "wanted_by" in row.data:
             break  # everything it wanted is released

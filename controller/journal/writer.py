@@ -737,7 +737,10 @@ class Journal:
 
     def _with_checkpoint(self, batch: list[Planned]) -> list[Planned]:
         """A signed checkpoint row every N rows (the periodic one is added by the timer)."""
-        if self.signer is None or self._since_checkpoint + len(batch) < self.checkpoint_rows:
+        if self.signer is None:
+            return batch
+        batch = batch[:max(1, self.checkpoint_rows - self._since_checkpoint)]
+        if self._since_checkpoint + len(batch) < self.checkpoint_rows:
             return batch
         last = batch[-1]
         cp = self._checkpoint_row(last.seq, last.hash)
