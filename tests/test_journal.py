@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from controller.journal import Journal, activations, export_csv, read_rows, verify
+from tests.conftest import running  # noqa: F401 - the fixture
 
 
 def _journal(directory, on_fault=None) -> Journal:
@@ -158,3 +159,32 @@ def test_a_damaged_file_is_moved_aside_and_never_overwritten(tmp_path):
     moved = list(tmp_path.glob("journal.sqlite.damaged-*"))
     assert len(moved) == 1 and moved[0].read_bytes() == before
     assert [r.kind for r in read_rows(path)] == ["segment", "journal_damaged", "triggered"]
+
+
+async def test_journal_queries_never_wait_for_the_alarms_executor(running):
+    """Issue 10, case 4: journal reads run on the journal's own reader worker. With every
+    thread of the default executor (the one audio and devices use) busy, the console still
+    gets its page; and a page is a page, not the whole journal."""
+    import asyncio
+
+    from controller import api
+
+    controller, events = running
+    for scenario in ("collapse", "shooting", "explosion"):
+        act = await controller.engine.trigger(scenario, source="operator", origin="t", drill=True)
+        controller.engine.clear(act.id, "t")
+    assert await asyncio.to_thread(controller.journal.flush, 5)
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    busy = [loop.run_in_executor(None, release.wait, 30) for _ in range(64)]
+    try:
+        async with asyncio.timeout(10):
+            reply = await controller.handle(api.JournalQuery(op="journal", limit=2), "t")
+    finally:
+        release.set()
+        await asyncio.gather(*busy)
+    assert len(reply["activations"]) == 2 and reply["next_before"]
+    older = await controller.handle(
+        api.JournalQuery(op="journal", limit=2, before=reply["next_before"]), "t")
+    assert older["activations"] and older["activations"][0]["activation"] not in {
+        a["activation"] for a in reply["activations"]}
