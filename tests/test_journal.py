@@ -10,7 +10,6 @@ import threading
 import pytest
 
 from controller.journal import Journal, activations, export_csv, read_rows, verify
-from tests.conftest import running  # noqa: F401 - the fixture
 
 
 def _journal(directory, on_fault=None) -> Journal:
@@ -62,7 +61,7 @@ def test_verify_finds_an_edited_row(tmp_path):
     db.close()
     result = verify(journal.path)
     assert not result.ok and result.first_bad == 2
-    assert any("row 2 was changed" in p for p in result.problems), result.problems
+    assert any("row 2: contents were changed" in p for p in result.problems), result.problems
 
 
 def test_verify_finds_rows_cut_off_the_end(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from controller.config import ScheduleEntry, load_config
 from controller.journal import Journal
-from controller.records import after_action, write_annex2, write_annex3
+from controller.records import after_action, may_switch, write_annex2, write_annex3
 from controller.scenarios import load_library
 from controller.schedule import cron_trigger, runs_between
 from tests.conftest import make_site, start_controller
@@ -161,7 +161,8 @@ async def test_after_action_report_has_the_key_times(running):
     await events.wait("first_audio", activation=act.id)
     controller.engine.clear(act.id, "t")
     await asyncio.to_thread(controller.journal.flush, 5)
-    report = after_action(controller.journal.path, act.id)
+    report = after_action(controller.journal.path, act.id,
+                          may_switch(controller.config, controller.library))
     times = report["key_times_s"]
     assert times["trigger_to_first_relay"] is not None and times["trigger_to_first_relay"] >= 0
     assert times["trigger_to_first_audio"] is not None

@@ -36,7 +36,8 @@ def genuine(tmp_path_factory, audio_cache) -> dict:
     """A site's real journal: a phone threat with a fire during it, a drill with no ticks,
     a drill with ticks, all cleared; then the files as they were."""
     base = tmp_path_factory.mktemp("genuine")
-    site = make_site(base, audio_cache)
+    # Paced like a sound card, so a drill is still running when it is ticked.
+    site = make_site(base, audio_cache, pace=1.0)
     serve = Serve(site)
     try:
         phone = request(site, "trigger", scenario="phone_threat")["activation"]

@@ -207,6 +207,13 @@ time.sleep(max(0.0, stop_at - time.time()))
 """
 
 
+def _consoles(socket: Path) -> subprocess.Popen:
+    """12 consoles in a process of their own, each paging through the journal."""
+    return subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, str(socket),
+                             str(time.time() + 3600), str(CLIENTS)],
+                            stdout=subprocess.PIPE, text=True)
+
+
 async def _under_load(config: Path, rounds: int) -> tuple[list[float], list[float], list[float]]:
     """First audio of a new alarm while 12 consoles page through the journal, and the
     reply latency of a durable clear; the controller's memory meanwhile."""
@@ -224,10 +231,7 @@ async def _under_load(config: Path, rounds: int) -> tuple[list[float], list[floa
             reply = await controller.handle(api.Clear(op="clear", activation=act.id), "bench")
             clears.append((time.monotonic() - t0) * 1000)
             assert reply["journaled"], reply
-        stop_at = time.time() + 3600
-        clients = subprocess.Popen(
-            [sys.executable, "-c", CLIENT_SCRIPT, str(controller.server.path), str(stop_at),
-             str(CLIENTS)], stdout=subprocess.PIPE, text=True)
+        clients = _consoles(controller.server.path)
         try:
             assert clients.stdout is not None
             await asyncio.to_thread(clients.stdout.readline)

@@ -129,7 +129,7 @@ def verify(path: Path, public_keys: list[Ed25519PublicKey] | None = None,
                     stop = True
                     break
                 if row_hash(seq, ts, kind, act, data, stored_prev) != stored_hash:
-                    v.fail(f"row {seq} was changed or damaged after it was written ({file.name})",
+                    v.fail(f"row {seq}: contents were changed or damaged after it was written ({file.name})",
                            seq)
                     stop = True
                     break
