@@ -71,6 +71,10 @@ def _run_controller(args: argparse.Namespace, attach_ui: bool) -> int:
             await controller.stop()
 
     asyncio.run(main())
+    if controller.journal_lost:
+        print(f"dabyl: {controller.journal_lost} journal rows could be written neither to the "
+              "journal nor to its spill file and are lost", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
