@@ -120,10 +120,15 @@ class Scenarios(_Op):
 
 
 class JournalQuery(_Op):
+    """One page: the newest activations (before the row `before`), or one activation's
+    timeline (after the row `after`); the reply says where the next page starts."""
+
     op: Literal["journal"]
     activation: ActId | None = None
     drill: bool | None = None
-    limit: int = Field(default=200, ge=1, le=5000)
+    limit: int = Field(default=200, ge=1, le=500)
+    before: int | None = Field(default=None, ge=1)
+    after: int | None = Field(default=None, ge=0)
 
 
 class Ack(_Op):

@@ -71,6 +71,10 @@ def _run_controller(args: argparse.Namespace, attach_ui: bool) -> int:
             await controller.stop()
 
     asyncio.run(main())
+    if controller.journal_lost:
+        print(f"dabyl: {controller.journal_lost} journal rows could be written neither to the "
+              "journal nor to its spill file and are lost", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -153,6 +157,15 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 # -- requests --------------------------------------------------------------------------
 
+def _durable(reply: dict[str, Any], code: int = EXIT_OK) -> int:
+    """An action the controller did but could not journal is not a silent success."""
+    if reply.get("journaled") is False:
+        print(f"dabyl: warning: {reply.get('journal_warning') or 'not in the journal'}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    return code
+
+
 def _params(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -173,14 +186,14 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     print(reply["activation"])
     if reply.get("state") == "held":
         print("held: waiting for an operator to confirm (dabyl confirm ID)", file=sys.stderr)
-    return EXIT_OK
+    return _durable(reply)
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
     with _client(args) as client:
         reply = client.request("silence", activation=args.activation)
     print("silenced: " + (", ".join(reply["silenced"]) or "nothing"))
-    return EXIT_OK
+    return _durable(reply)
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
@@ -190,21 +203,21 @@ def cmd_clear(args: argparse.Namespace) -> int:
     with _client(args) as client:
         reply = client.request("clear", activation=args.activation, all=args.all)
     print("cleared: " + (", ".join(reply["cleared"]) or "nothing"))
-    return EXIT_OK
+    return _durable(reply)
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        client.request(args.command, activation=args.activation)
+        reply = client.request(args.command, activation=args.activation)
     print(f"{ {'confirm': 'confirmed', 'decline': 'declined'}[args.command]}: {args.activation}")
-    return EXIT_OK
+    return _durable(reply)
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        client.request("ack", fault=args.fault)
+        reply = client.request("ack", fault=args.fault)
     print(f"acknowledged: {args.fault}")
-    return EXIT_OK
+    return _durable(reply)
 
 
 def cmd_press(args: argparse.Namespace) -> int:
@@ -284,15 +297,15 @@ def cmd_threat_level(args: argparse.Namespace) -> int:
               f"{len(failed)} failed")
         for r in failed:
             print(f"FAIL {r['device']} {r['name']}: {r['detail']}")
-    return EXIT_OK
+    return _durable(reply)
 
 
 def cmd_drill_record(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        client.request("drill_record", activation=args.activation,
-                       participants=args.participants, remarks=args.remarks)
+        reply = client.request("drill_record", activation=args.activation,
+                               participants=args.participants, remarks=args.remarks)
     print(f"recorded: {args.activation}, {args.participants} participants")
-    return EXIT_OK
+    return _durable(reply)
 
 
 def cmd_briefing(args: argparse.Namespace) -> int:
@@ -301,42 +314,45 @@ def cmd_briefing(args: argparse.Namespace) -> int:
     if args.date:
         fields["date"] = args.date
     with _client(args) as client:
-        client.request("briefing", **fields)
+        reply = client.request("briefing", **fields)
     print(f"briefing recorded: {args.person}")
-    return EXIT_OK
+    return _durable(reply)
 
 
 def _library(config: Config):
     return load_library(config.scenarios_dir, config)
 
 
-def _journal_rows(config: Config):
-    from controller import journal as j
-
-    try:
-        return j.read_rows(config.path(config.control.journal))
-    except j.JournalDamaged as exc:
-        raise DabylError(f"the journal is damaged: {exc}") from None
+def _journal_path(config: Config) -> Path:
+    return config.path(config.control.journal)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from controller.records import after_action
+    from controller.journal import JournalDamaged
+    from controller.records import after_action, human_duration, may_switch, write_report
 
     config = _config(args)
     try:
-        report = after_action(_journal_rows(config), args.activation)
+        report = after_action(_journal_path(config), args.activation,
+                              may_switch(config, _library(config)))
     except KeyError:
         raise DabylError(f"no activation {args.activation!r} in the journal") from None
+    except JournalDamaged as exc:
+        raise DabylError(f"the journal cannot be read: {exc}") from None
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if args.format in ("docx", "pdf"):
+        out = Path(args.out or f"report-{args.activation}.{args.format}")
+        write_report(out, report, config, args.lang, args.format)
+        print(f"wrote {out}")
         return EXIT_OK
     tz = config.site.timezone
     kind = "drill" if report["drill"] else "REAL ALARM"
     print(f"{report['activation']}: {report['scenario']} ({kind}) from {report['source']}, "
           f"{_local_time(report['started'], tz)}")
-    for name, value in report["key_times_ms"].items():
-        shown = "—" if value is None else f"{value:.1f} ms"
-        print(f"  {name.replace('_', ' ')}: {shown}")
+    for name, value in report["key_times_s"].items():
+        print(f"  {name.replace('_', ' ')}: {human_duration(value)}")
     if report["participants"] is not None:
         print(f"  participants: {report['participants']}  remarks: {report['remarks'] or '—'}")
     for row in report["timeline"]:
@@ -542,48 +558,132 @@ def cmd_voices(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _verify_keys(args: argparse.Namespace, config: Config):
+    """The keys whose signatures count, and the site key's record of the last row it signed."""
+    from controller.journal import signing
+
+    if args.public_key:
+        return [signing.load_public(Path(f)) for f in args.public_key], None
+    key_path = config.path(config.control.key)
+    try:
+        signer = signing.Signer.load_or_create(key_path) if key_path.exists() else None
+    except signing.KeyError_:
+        signer = None
+    if signer is None:
+        return None, None  # the public key stored beside the journal, said so
+    return [signer.public], signer.witness()
+
+
+def _anchor(text: str | None) -> tuple[int, str] | None:
+    if not text:
+        return None
+    seq, sep, digest = text.partition(":")
+    if not sep or not seq.isdigit() or len(digest) < 16:
+        raise ConfigurationError([f"--anchor {text!r}: expected SEQ:HASH (at least 16 hex digits)"])
+    return int(seq), digest.strip()
+
+
+def _print_verdict(path: Path, verdict) -> int:
+    for problem in verdict.problems:
+        print(f"error: {problem}")
+    for note in verdict.notes:
+        print(f"note: {note}")
+    print(f"journal {path}: {verdict.summary()}")
+    return EXIT_OK if verdict.ok else EXIT_FAILED
+
+
 def cmd_journal(args: argparse.Namespace) -> int:
     from controller import journal as j
+    from controller.journal import signing
 
     config = _config(args)
-    path = config.path(config.control.journal)
+    path = _journal_path(config)
     tz = config.site.timezone
     if args.journal_command == "verify":
-        ok, problems, count = j.verify(path)
-        for problem in problems:
-            print(f"error: {problem}")
-        print(f"journal {path}: {count} rows, {'verified' if ok else 'NOT VERIFIED'}")
-        return EXIT_OK if ok else EXIT_FAILED
+        try:
+            keys, witness = _verify_keys(args, config)
+        except signing.KeyError_ as exc:
+            raise DabylError(str(exc)) from None
+        return _print_verdict(path, j.verify(path, keys, _anchor(args.anchor), witness))
+    if args.journal_command == "key":
+        key_path = config.path(config.control.key)
+        stored = j.public_key_path(path)
+        try:
+            public = (signing.Signer.load_or_create(key_path).public if key_path.exists()
+                      else signing.load_public(stored))
+        except signing.KeyError_ as exc:
+            raise DabylError(f"no signing key yet ({exc}): it is made at the first start") from None
+        print(f"fingerprint: {signing.fingerprint(public)}")
+        print(f"public key: {stored}")
+        print(f"private key: {key_path} (mode 0600, never copy it with the journal)")
+        sys.stdout.write(signing.public_pem(public).decode())
+        return EXIT_OK
     try:
-        rows = j.read_rows(path)
-    except j.JournalDamaged as exc:
-        raise DabylError(f"the journal is damaged: {exc}") from None
-    if args.journal_command == "list":
-        for a in j.activations(rows):
-            ended = _local_time(a["ended"], tz) if a["ended"] else "open"
-            drill = "drill" if a["drill"] else "REAL"
-            print(f"{_local_time(a['started'], tz)}  {a['activation']:<28} {drill:<5} "
-                  f"{a['source']}:{a['origin']}  -> {a['outcome']} {ended}")
-        return EXIT_OK
-    if args.journal_command == "show":
-        shown = j.timeline(rows, args.activation)
-        if not shown:
-            raise DabylError(f"no activation {args.activation!r} in the journal")
-        for r in shown:
-            print(_event_line({"ts": r.ts, "kind": r.kind, "activation": None, **r.data}, tz))
-        return EXIT_OK
-    if args.journal_command == "export":
-        if args.format == "csv":
-            sys.stdout.write(j.export_csv(rows))
-            return EXIT_OK
-        from controller.records import write_annex2
+        if args.journal_command == "list":
+            return _journal_list(path, args, tz)
+        if args.journal_command == "show":
+            from controller.records import may_switch
 
-        out = Path(args.out or f"annex2-{args.lang}.docx")
-        s1, s2 = write_annex2(out, rows, _library(config), config, args.lang,
-                              _date(args.since), _date(args.until))
-        print(f"wrote {out} and {out.with_suffix('.csv')}: {s1} briefings, {s2} drills")
-        return EXIT_OK
+            return _journal_show(path, args.activation, tz, may_switch(config, _library(config)))
+        if args.journal_command == "export":
+            if args.format == "csv":
+                for line in j.export_csv(path):
+                    sys.stdout.write(line)
+                return EXIT_OK
+            from controller.records import write_annex2
+
+            out = Path(args.out or f"annex2-{args.lang}.docx")
+            s1, s2 = write_annex2(out, path, _library(config), config, args.lang,
+                                  _date(args.since), _date(args.until))
+            print(f"wrote {out} and {out.with_suffix('.csv')}: {s1} briefings, {s2} drills")
+            return EXIT_OK
+    except j.JournalDamaged as exc:
+        raise DabylError(f"the journal cannot be read: {exc} (run `dabyl journal verify`)") from None
     return EXIT_USAGE
+
+
+def _journal_list(path: Path, args: argparse.Namespace, tz: str) -> int:
+    from controller import journal as j
+    from controller.records import human_duration
+
+    drill = {"all": None, "real": False, "drills": True}[args.show]
+    page = j.list_activations(path, args.limit, args.before, drill)
+    if not page["activations"]:
+        print("no activations in the journal" + (" before that row" if args.before else ""))
+    for a in page["activations"]:
+        what = "drill" if a["drill"] else "REAL ALARM"
+        line = (f"{_local_time(a['started'], tz)}  {a['activation']:<26} {what:<10} "
+                f"from {a['source']}:{a['origin']}")
+        if a["outcome"] == "open":
+            line += "  — still open"
+        else:
+            from datetime import datetime
+
+            took = (datetime.fromisoformat(a["ended"])
+                    - datetime.fromisoformat(a["started"])).total_seconds()
+            line += (f"  — {a['outcome']} at {_local_time(a['ended'], tz)}"
+                     f"{' by ' + a['ended_by'] if a.get('ended_by') else ''}"
+                     f", after {human_duration(took)}")
+        print(line)
+    if page["next_before"]:
+        print(f"(older: dabyl journal list --before {page['next_before']})")
+    return EXIT_OK
+
+
+def _journal_show(path: Path, activation: str, tz: str, switches: dict[str, set[str]]) -> int:
+    from controller import journal as j
+
+    after = 0
+    while True:
+        try:
+            page = j.activation_rows(path, activation, 500, after, switches)
+        except KeyError:
+            raise DabylError(f"no activation {activation!r} in the journal") from None
+        for r in page["timeline"]:
+            print(_event_line(r, tz).replace(f" [{activation}]", ""))
+        if not page["next_after"]:
+            return EXIT_OK
+        after = page["next_after"]
 
 
 # -- parser ---------------------------------------------------------------------------
@@ -663,10 +763,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("journal", help="read and verify the journal")
     jsub = p.add_subparsers(dest="journal_command", required=True)
-    jsub.add_parser("list", parents=[common])
-    s = jsub.add_parser("show", parents=[common])
+    lst = jsub.add_parser("list", parents=[common], help="activations, newest first")
+    lst.add_argument("--limit", type=int, default=50)
+    lst.add_argument("--before", type=int, default=None, help="older than this row")
+    lst.add_argument("--show", choices=["all", "real", "drills"], default="all")
+    s = jsub.add_parser("show", parents=[common],
+                        help="one activation's rows and the output commands it caused")
     s.add_argument("activation")
-    jsub.add_parser("verify", parents=[common])
+    v = jsub.add_parser("verify", parents=[common],
+                        help="chain, signatures and head of every segment")
+    v.add_argument("--public-key", action="append", default=[], metavar="FILE",
+                   help="check with this public key (a copied journal on another machine)")
+    v.add_argument("--anchor", default=None, metavar="SEQ:HASH",
+                   help="the journal must still hold this row, as printed on paper")
+    jsub.add_parser("key", parents=[common], help="the public key that checks the signatures")
     e = jsub.add_parser("export", parents=[common])
     e.add_argument("--format", default="csv", choices=["csv", "annex2"])
     e.add_argument("--lang", default="ru", choices=["kk", "ru"])
@@ -678,6 +788,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="after-action report of one activation")
     p.add_argument("activation")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--format", choices=["text", "docx", "pdf"], default="text")
+    p.add_argument("--lang", default="ru", choices=["kk", "ru"])
+    p.add_argument("--out", default=None, help="the .docx or .pdf to write")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("schedule", help="scheduled drills and self-tests")

@@ -193,6 +193,12 @@ class ScheduleEntry(Strict):
 class Control(Strict):
     socket: str = ".dabyl/dabyl.sock"
     journal: str = ".dabyl/journal.sqlite"
+    # The journal's signing key: outside the journal's directory, so whoever can write
+    # the journal files cannot sign them (created at first start, mode 0600).
+    key: str = ".dabyl-key/journal.key"
+    # The journal goes on in a new segment when the live one reaches this size (and at
+    # the turn of each year); a start reads only the live segment.
+    journal_segment_mb: float = Field(default=16.0, ge=0.01, le=4096)
 
 
 class CodePhrase(Strict):
@@ -446,6 +452,10 @@ def cross_check(config: Config, source: str) -> list[str]:
             if zone not in config.zones:
                 problems.append(f"{where}.zones[{j}]: unknown zone {zone!r}")
 
+    journal, key = config.path(config.control.journal), config.path(config.control.key)
+    if key.resolve().parent == journal.resolve().parent:
+        problems.append(f"{source}: control.key: the signing key must not lie in the "
+                        f"journal's directory {journal.parent}")
     for j, out in enumerate(config.drill.suppress_outputs):
         if out not in config.outputs:
             problems.append(f"{source}: drill.suppress_outputs[{j}]: unknown output {out!r}")

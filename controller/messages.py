@@ -127,10 +127,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "вход {input} не может запустить сценарий: {error}",
         "kk": "{input} кірісі сценарийді іске қоса алмайды: {error}",
     },
-    "journal": {
-        "en": "journal: {detail}",
-        "ru": "журнал: {detail}",
-        "kk": "журнал: {detail}",
+    "journal_write_failed": {
+        "en": "the journal cannot be written ({error}); new rows are kept in the spill file "
+              "{spill} and go into the journal as soon as it can be written again",
+        "ru": "журнал не записывается ({error}); новые записи сохраняются в резервном файле "
+              "{spill} и попадут в журнал, как только запись снова станет возможной",
+        "kk": "журналға жазу мүмкін емес ({error}); жаңа жазбалар {spill} қосалқы файлында "
+              "сақталады және жазу мүмкін болған соң журналға түседі",
+    },
+    "journal_spill_failed": {
+        "en": "the journal and its spill file {path} cannot be written ({error}): new rows "
+              "are only in memory and are lost if the controller stops",
+        "ru": "не записываются ни журнал, ни резервный файл {path} ({error}): новые записи "
+              "есть только в памяти и пропадут при остановке контроллера",
+        "kk": "журнал да, {path} қосалқы файлы да жазылмайды ({error}): жаңа жазбалар тек "
+              "жадта тұр, контроллер тоқтаса, жоғалады",
+    },
+    "journal_head_failed": {
+        "en": "the journal's head {path} cannot be written ({error}); the rows themselves "
+              "are in the journal",
+        "ru": "не записывается заголовок журнала {path} ({error}); сами записи в журнале есть",
+        "kk": "журналдың {path} бас жазбасы жазылмайды ({error}); жазбалардың өзі журналда бар",
+    },
+    "journal_key": {
+        "en": "the journal's signing key {path} cannot be used ({error}): rows are written "
+              "unsigned",
+        "ru": "ключ подписи журнала {path} недоступен ({error}): записи пишутся без подписи",
+        "kk": "журналдың қолтаңба кілті {path} қолжетімсіз ({error}): жазбалар қолтаңбасыз "
+              "жазылады",
+    },
+    "journal_damaged": {
+        "en": "the journal was damaged ({problem}; first bad row {row}). The damaged files were "
+              "kept as {moved}; open alarms were resumed from {snapshot}; the journal goes on "
+              "in a new file",
+        "ru": "журнал повреждён ({problem}; первая испорченная запись {row}). Повреждённые "
+              "файлы сохранены как {moved}; открытые тревоги восстановлены из: {snapshot}; "
+              "журнал продолжается в новом файле",
+        "kk": "журнал бүлінген ({problem}; алғашқы бүлінген жазба {row}). Бүлінген файлдар "
+              "{moved} ретінде сақталды; ашық дабылдар мына жерден қалпына келтірілді: "
+              "{snapshot}; журнал жаңа файлда жалғасады",
     },
     "render_failed": {
         "en": "pre-rendering the announcements failed: {error}",

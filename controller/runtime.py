@@ -10,6 +10,7 @@ was open), the control socket, and only then pre-rendering of whatever is missin
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -24,19 +25,30 @@ from controller.engine import Engine
 from controller.errors import OperationFailed, RequestInvalid
 from controller.events import EventBus
 from controller.faults import FaultBook
-from controller.journal import Journal, Row
+from controller.journal import Journal, JournalReader, Row
 from controller.scenarios import Library, load_library
 from controller.schedule import Schedule
 from controller.tasks import TaskSet
 
 VERSION = "0.1.0"
 
+# Requests that change what the controller does or records: their reply waits until
+# their rows are durable (in the journal, or at least fsynced in the spill file).
+STATE_CHANGING = (api.Trigger, api.Silence, api.Clear, api.Confirm, api.Tick, api.Form, api.Ack,
+                  api.Briefing, api.DrillRecord, api.ThreatLevel)
+DURABLE_WAIT = 2.0
+
 
 class Controller:
     def __init__(self, config: Config, library: Library) -> None:
         self.config = config
         self.library = library
-        self.journal = Journal(config.path(config.control.journal), self._journal_fault)
+        journal_path = config.path(config.control.journal)
+        self.journal = Journal(journal_path, self._journal_fault,
+                               key_path=config.path(config.control.key),
+                               timezone=config.site.timezone,
+                               segment_bytes=int(config.control.journal_segment_mb * 1024 * 1024))
+        self.reader = JournalReader(journal_path)
         self.bus = EventBus(self.journal)
         self.faults = FaultBook(self.bus)
         self.devices = DeviceManager(config, self.bus, self.faults)
@@ -50,29 +62,38 @@ class Controller:
         self.ready = asyncio.Event()
         self.rendered = asyncio.Event()
         self.started_mono = time.monotonic()
+        from controller.records import may_switch
+
+        self._may_switch = may_switch(config, library)
+        self._early_faults: list[tuple[str, str | None, dict[str, Any]]] = []
+        self.journal_lost = 0
 
     @classmethod
     def from_path(cls, path: Path | str | None) -> Controller:
         config = load_config(path)
         return cls(config, load_library(config.scenarios_dir, config))
 
-    def _journal_fault(self, message: str | None) -> None:
-        # Called from the journal's writer thread.
+    def _journal_fault(self, key: str, code: str | None, params: dict[str, Any]) -> None:
+        # Called from the journal's writer thread (and from open(), before the loop runs:
+        # those faults are raised by start()).
         loop = self._loop
         if loop is None or loop.is_closed():
+            self._early_faults.append((key, code, params))
             return
-        if message:
-            loop.call_soon_threadsafe(lambda: self.faults.raise_("journal", "journal",
-                                                                 detail=message))
+        if code:
+            loop.call_soon_threadsafe(lambda: self.faults.raise_(key, code, **params))
         else:
-            loop.call_soon_threadsafe(self.faults.clear, "journal", "journal writes again")
+            loop.call_soon_threadsafe(self.faults.clear, key, "journal writes again")
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         recovered = self.journal.open()
-        if self.journal.damaged:
-            self.faults.raise_("journal", "journal",
-                               detail=f"unusable, rows kept in memory: {self.journal.damaged}")
+        self._loop = asyncio.get_running_loop()
+        for key, code, params in self._early_faults:
+            if code:
+                self.faults.raise_(key, code, **params)
+            else:
+                self.faults.clear(key)
+        self._early_faults.clear()
         self.bus.publish("controller_started", version=VERSION, config=str(self.config.base_dir),
                          site=self.config.site.name)
         for warning in self.library.warnings:
@@ -147,10 +168,46 @@ class Controller:
         await self.devices.stop()
         await self.announcer.close()
         self.bus.publish("controller_stopped")
-        await asyncio.to_thread(self.journal.close)
+        self.reader.close()
+        # Its own thread, not the default executor: a stuck audio call cannot hold it up.
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def close() -> None:
+            lost = self.journal.close()
+            loop = done.get_loop()
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(lambda: done.done() or done.set_result(lost))
+
+        threading.Thread(target=close, name="journal-close", daemon=True).start()
+        self.journal_lost = await done
 
     # -- requests from the control socket (and from the in-process UI) ---------------
     async def handle(self, request: Any, operator: str) -> dict[str, Any]:
+        reply = await self._handle(request, operator)
+        if isinstance(request, STATE_CHANGING):
+            reply.update(await self.durable())
+        return reply
+
+    async def durable(self, timeout: float = DURABLE_WAIT) -> dict[str, Any]:
+        """Wait until every row appended so far survives kill -9, without a thread of the
+        default executor. {"journaled": True} when the rows are in the journal."""
+        try:
+            async with asyncio.timeout(timeout):
+                where = await asyncio.wrap_future(self.journal.durable())
+        except TimeoutError:
+            where = None
+        if where == "journal":
+            return {"journaled": True}
+        if where == "spill":
+            kept = (f"kept in the spill file {journal_mod.spill_path(self.journal.path)}, "
+                    "written into the journal as soon as it can be")
+        else:
+            kept = "held in memory only: lost if the controller stops now"
+        return {"journaled": False,
+                "journal_warning": f"done, but not in the journal ({self.journal.fault_text()}); "
+                                   f"{kept}"}
+
+    async def _handle(self, request: Any, operator: str) -> dict[str, Any]:
         engine = self.engine
         if isinstance(request, api.Ping):
             return {"pong": True}
@@ -166,9 +223,8 @@ class Controller:
                 results = await self.selftest(operator)
             return {"level": request.level, "changed": changed, "selftest": results}
         if isinstance(request, api.DrillRecord):
-            rows = await asyncio.to_thread(self._rows)
-            start = next((r for r in rows if r.activation == request.activation
-                          and r.kind == "triggered"), None)
+            await self.durable()  # the drill may have ended a moment ago
+            start = await self._journal_read(journal_mod.find_triggered, request.activation)
             if start is None:
                 raise RequestInvalid(f"no activation {request.activation!r} in the journal")
             if not start.data.get("drill"):
@@ -192,10 +248,9 @@ class Controller:
                 zones=request.zones,
                 parameters=request.parameters,
             )
-            # The alarm is already under way; the reply waits (briefly) until the
-            # trigger is on disk, so an acknowledged alarm survives a crash.
-            journaled = await asyncio.to_thread(self.journal.flush, 1.0)
-            return {"activation": act.id, "state": act.state, "journaled": journaled}
+            # The alarm is already under way; the reply waits (in handle) until the
+            # trigger is durable, so an acknowledged alarm survives a crash.
+            return {"activation": act.id, "state": act.state}
         if isinstance(request, api.Silence):
             return {"silenced": engine.silence(request.activation, operator)}
         if isinstance(request, api.Clear):
@@ -228,7 +283,16 @@ class Controller:
                 "drill_suppress": self.config.drill.suppress_outputs,
             }
         if isinstance(request, api.JournalQuery):
-            return await asyncio.to_thread(self._journal_query, request)
+            if request.activation is None:
+                return await self._journal_read(journal_mod.list_activations, request.limit,
+                                                request.before, request.drill)
+            try:
+                return await self._journal_read(journal_mod.activation_rows, request.activation,
+                                                request.limit, request.after or 0,
+                                                self._may_switch)
+            except KeyError:
+                raise RequestInvalid(
+                    f"no activation {request.activation!r} in the journal") from None
         if isinstance(request, api.Press):
             await self.press(request.input, request.hold, operator)
             return {"pressed": request.input}
@@ -254,24 +318,12 @@ class Controller:
                          failures=[f"{r['device']}/{r['name']}: {r['detail']}" for r in failed])
         return results
 
-    def _rows(self) -> list:
-        self.journal.flush(2.0)
+    async def _journal_read(self, fn, *args: Any) -> Any:
+        """A journal query on the reader's own worker, paged and bounded."""
         try:
-            return journal_mod.read_rows(self.journal.path)
+            return await self.reader.run(fn, *args)
         except journal_mod.JournalDamaged as exc:
             raise OperationFailed(f"the journal cannot be read: {exc}") from None
-
-    def _journal_query(self, request: Any) -> dict[str, Any]:
-        rows = self._rows()
-        if request.activation is None:
-            items = journal_mod.activations(rows)
-            if request.drill is not None:
-                items = [a for a in items if bool(a["drill"]) == request.drill]
-            return {"activations": items[-request.limit:][::-1]}
-        shown = journal_mod.timeline(rows, request.activation)
-        if not shown:
-            raise RequestInvalid(f"no activation {request.activation!r} in the journal")
-        return {"timeline": [r.as_dict() for r in shown[: request.limit]]}
 
     async def press(self, input_id: str, hold: float, operator: str) -> None:
         """Press a simulated input like a person would: hold it, then let go."""

@@ -77,7 +77,7 @@ async def test_journal_disk_full_during_an_alarm(tmp_path, audio_cache, tiny_dis
         await controller.stop()
     rows = read_rows(tiny_disk / "journal.sqlite")
     assert any(r.kind == "triggered" and r.activation == act.id for r in rows)
-    assert verify(tiny_disk / "journal.sqlite")[0]
+    assert verify(tiny_disk / "journal.sqlite").ok
 
 
 async def test_corrupted_journal_at_start(tmp_path, audio_cache):
@@ -87,16 +87,17 @@ async def test_corrupted_journal_at_start(tmp_path, audio_cache):
     before = journal.read_bytes()
     controller, events = await start_controller(config)
     try:
-        assert "journal" in controller.faults.active
-        assert "unusable" in controller.faults.active["journal"].message
+        assert "notice:journal:damaged" in controller.faults.active
+        assert "damaged" in controller.faults.active["notice:journal:damaged"].message
         await controller.engine.trigger("shooting", source="operator", origin="t")
         ch = coil_map(controller)
         await wait_coils(controller.devices.simulators["board1"], {ch["strobe"]: True})
     finally:
         await controller.stop()
-    assert journal.read_bytes() == before, "a damaged journal is never overwritten"
+    moved = list(tmp_path.glob("journal.sqlite.damaged-*"))
+    assert moved[0].read_bytes() == before, "a damaged journal is moved aside, never overwritten"
     result = dabyl(config, "journal", "verify")
-    assert result.returncode == 1 and "damaged" in result.stdout
+    assert result.returncode == 1 and "damage" in result.stdout
     assert "Traceback" not in result.stderr
 
 

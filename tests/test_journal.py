@@ -12,8 +12,13 @@ import pytest
 from controller.journal import Journal, activations, export_csv, read_rows, verify
 
 
+def _journal(directory, on_fault=None) -> Journal:
+    return Journal(directory / "journal.sqlite", on_fault,
+                   key_path=directory / "key" / "journal.key")
+
+
 def _filled(tmp_path, n=5) -> Journal:
-    journal = Journal(tmp_path / "journal.sqlite")
+    journal = _journal(tmp_path)
     journal.open()
     journal.append("triggered", "fire-1", scenario="fire", drill=True, source="operator", origin="u")
     for i in range(n):
@@ -26,14 +31,14 @@ def _filled(tmp_path, n=5) -> Journal:
 def test_rows_chain_and_verify(tmp_path):
     journal = _filled(tmp_path)
     journal.close()
-    ok, problems, count = verify(journal.path)
-    assert ok, problems
-    assert count == 7
+    result = verify(journal.path)
+    assert result.ok, result.problems
+    assert result.count == 8  # the segment's first row, then the seven
     db = sqlite3.connect(journal.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     summary = activations(read_rows(journal.path))
     assert summary[0]["outcome"] == "cleared" and summary[0]["drill"] is True
-    assert "fire-1" in export_csv(read_rows(journal.path))
+    assert "fire-1" in "".join(export_csv(journal.path))
 
 
 def test_journal_refuses_update_and_delete(tmp_path):
@@ -51,12 +56,12 @@ def test_verify_finds_an_edited_row(tmp_path):
     journal.close()
     db = sqlite3.connect(journal.path)
     db.execute("DROP TRIGGER events_no_update")
-    db.execute("""UPDATE events SET data='{"drill": false}' WHERE seq=1""")
+    db.execute("""UPDATE events SET data='{"drill": false}' WHERE seq=2""")
     db.commit()
     db.close()
-    ok, problems, _ = verify(journal.path)
-    assert not ok
-    assert any("row 1: contents were changed" in p for p in problems), problems
+    result = verify(journal.path)
+    assert not result.ok and result.first_bad == 2
+    assert any("row 2: contents were changed" in p for p in result.problems), result.problems
 
 
 def test_verify_finds_rows_cut_off_the_end(tmp_path):
@@ -67,9 +72,9 @@ def test_verify_finds_rows_cut_off_the_end(tmp_path):
     db.execute("DELETE FROM events WHERE seq >= 6")
     db.commit()
     db.close()
-    ok, problems, _ = verify(journal.path)
-    assert not ok
-    assert any("truncated" in p for p in problems), problems
+    result = verify(journal.path)
+    assert not result.ok
+    assert any("were cut off" in p for p in result.problems), result.problems
 
 
 def test_verify_finds_a_truncated_file(tmp_path):
@@ -78,8 +83,8 @@ def test_verify_finds_a_truncated_file(tmp_path):
     size = journal.path.stat().st_size
     with open(journal.path, "r+b") as fh:
         fh.truncate(size // 2)
-    ok, problems, _ = verify(journal.path)
-    assert not ok, problems
+    result = verify(journal.path)
+    assert not result.ok and result.first_bad is not None, result.problems
 
 
 @pytest.fixture
@@ -116,7 +121,7 @@ def test_a_full_disk_raises_a_fault_and_loses_nothing(tiny_disk):
         faults.append(message)
         changed.set()
 
-    journal = Journal(tiny_disk / "journal.sqlite", on_fault)
+    journal = _journal(tiny_disk, lambda key, code, params: on_fault(code and params))
     journal.open()
     journal.append("first")
     assert journal.flush()
@@ -125,7 +130,7 @@ def test_a_full_disk_raises_a_fault_and_loses_nothing(tiny_disk):
     for i in range(20):
         journal.append("during-outage", "a1", n=i, payload=big)
     assert changed.wait(10), "a write failure must raise a fault"
-    assert faults[-1] and "kept" in faults[-1]
+    assert faults[-1] and "spill" in faults[-1]
     assert journal.backlog == 20
     assert len([f for f in faults if f]) == 1, "the outage is reported once"
     changed.clear()
@@ -133,22 +138,52 @@ def test_a_full_disk_raises_a_fault_and_loses_nothing(tiny_disk):
     assert journal.flush(timeout=30), "rows kept in memory are written when the disk has room"
     assert changed.wait(10) and faults[-1] is None
     journal.close()
-    rows = read_rows(journal.path)
+    rows = [r for r in read_rows(journal.path) if r.kind != "segment"]
     assert [r.kind for r in rows] == ["first"] + ["during-outage"] * 20
     assert [r.data["n"] for r in rows[1:]] == list(range(20))
-    assert verify(journal.path)[0]
+    assert verify(journal.path).ok
 
 
-def test_a_damaged_file_is_reported_and_never_overwritten(tmp_path):
+def test_a_damaged_file_is_moved_aside_and_never_overwritten(tmp_path):
     path = tmp_path / "journal.sqlite"
     path.write_bytes(b"this is not a database" * 100)
     before = path.read_bytes()
     faults = []
-    journal = Journal(path, faults.append)
+    journal = _journal(tmp_path, lambda key, code, params: faults.append((key, code, params)))
     journal.open()
     journal.append("triggered", "fire-1")
-    assert faults and "unusable" in faults[0]
-    assert journal.damaged
-    assert not journal.flush(timeout=0.5)
-    journal.close(timeout=1)
-    assert path.read_bytes() == before
+    assert journal.flush(5), "the journal goes on in a new file"
+    journal.close()
+    assert [f[:2] for f in faults] == [("notice:journal:damaged", "journal_damaged")]
+    moved = list(tmp_path.glob("journal.sqlite.damaged-*"))
+    assert len(moved) == 1 and moved[0].read_bytes() == before
+    assert [r.kind for r in read_rows(path)] == ["segment", "journal_damaged", "triggered"]
+
+
+async def test_journal_queries_never_wait_for_the_alarms_executor(running):
+    """Issue 10, case 4: journal reads run on the journal's own reader worker. With every
+    thread of the default executor (the one audio and devices use) busy, the console still
+    gets its page; and a page is a page, not the whole journal."""
+    import asyncio
+
+    from controller import api
+
+    controller, events = running
+    for scenario in ("collapse", "shooting", "explosion"):
+        act = await controller.engine.trigger(scenario, source="operator", origin="t", drill=True)
+        controller.engine.clear(act.id, "t")
+    assert await asyncio.to_thread(controller.journal.flush, 5)
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    busy = [loop.run_in_executor(None, release.wait, 30) for _ in range(64)]
+    try:
+        async with asyncio.timeout(10):
+            reply = await controller.handle(api.JournalQuery(op="journal", limit=2), "t")
+    finally:
+        release.set()
+        await asyncio.gather(*busy)
+    assert len(reply["activations"]) == 2 and reply["next_before"]
+    older = await controller.handle(
+        api.JournalQuery(op="journal", limit=2, before=reply["next_before"]), "t")
+    assert older["activations"] and older["activations"][0]["activation"] not in {
+        a["activation"] for a in reply["activations"]}

@@ -12,8 +12,8 @@ import docx
 import pytest
 
 from controller.config import ScheduleEntry, load_config
-from controller.journal import Journal, read_rows
-from controller.records import after_action, write_annex2, write_annex3
+from controller.journal import Journal
+from controller.records import after_action, may_switch, write_annex2, write_annex3
 from controller.scenarios import load_library
 from controller.schedule import cron_trigger, runs_between
 from tests.conftest import make_site, start_controller
@@ -66,13 +66,13 @@ async def test_a_scheduled_drill_runs_by_itself_and_lands_in_annex2(tmp_path, au
             __import__("controller.api", fromlist=["DrillRecord"]).DrillRecord(
                 op="drill_record", activation=act, participants=14, remarks="Шығу 3 минут"),
             "t")
-        assert reply == {}
+        assert reply == {"journaled": True}
         await asyncio.to_thread(controller.journal.flush, 5)
     finally:
         await controller.stop()
     config = load_config(config_path)
     library = load_library(config.scenarios_dir, config)
-    rows = read_rows(config.path(config.control.journal))
+    rows = config.path(config.control.journal)
     for lang, topic_word, heading in (("ru", "Основные требования", "Раздел 2. Мероприятия"),
                                       ("kk", "қауіпсіздік шараларының", "2-бөлім. Іс-шаралар")):
         out = tmp_path / f"annex2-{lang}.docx"
@@ -161,8 +161,9 @@ async def test_after_action_report_has_the_key_times(running):
     await events.wait("first_audio", activation=act.id)
     controller.engine.clear(act.id, "t")
     await asyncio.to_thread(controller.journal.flush, 5)
-    report = after_action(read_rows(controller.journal.path), act.id)
-    times = report["key_times_ms"]
+    report = after_action(controller.journal.path, act.id,
+                          may_switch(controller.config, controller.library))
+    times = report["key_times_s"]
     assert times["trigger_to_first_relay"] is not None and times["trigger_to_first_relay"] >= 0
     assert times["trigger_to_first_audio"] is not None
     assert times["trigger_to_clear"] >= times["trigger_to_first_relay"]

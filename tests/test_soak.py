@@ -83,6 +83,7 @@ async def test_soak(tmp_path, audio_cache):
         assert await asyncio.to_thread(controller.journal.flush, 10)
     finally:
         await controller.stop()
-    ok, problems, count = verify(tmp_path / "journal.sqlite")
+    result = verify(tmp_path / "journal.sqlite")
+    ok, problems, count = result.ok, result.problems, result.count
     assert ok, problems
     assert count > 1000

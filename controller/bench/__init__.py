@@ -28,6 +28,7 @@ SUITES = (
     "controller.bench.lines",
     "controller.bench.idle",
     "controller.bench.texts",
+    "controller.bench.journal",
 )
 
 __all__ = ["SUITES", "BenchContext", "Figure", "format_report", "percentiles", "run"]
