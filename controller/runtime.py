@@ -27,6 +27,7 @@ from controller.faults import FaultBook
 from controller.journal import Journal, Row
 from controller.scenarios import Library, load_library
 from controller.schedule import Schedule
+from controller.sitelock import SiteLock
 from controller.tasks import TaskSet
 
 VERSION = "0.1.0"
@@ -36,6 +37,7 @@ class Controller:
     def __init__(self, config: Config, library: Library) -> None:
         self.config = config
         self.library = library
+        self.site_lock = SiteLock(config.path(config.control.journal))
         self.journal = Journal(config.path(config.control.journal), self._journal_fault)
         self.bus = EventBus(self.journal)
         self.faults = FaultBook(self.bus)
@@ -69,6 +71,8 @@ class Controller:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # Before anything touches outputs, journal or socket: one controller per site.
+        self.site_lock.acquire()
         recovered = self.journal.open()
         if self.journal.damaged:
             self.faults.raise_("journal", "journal",
@@ -144,6 +148,7 @@ class Controller:
             self.announcer.sink.close()
         self.bus.publish("controller_stopped")
         await asyncio.to_thread(self.journal.close)
+        self.site_lock.release()
 
     # -- requests from the control socket (and from the in-process UI) ---------------
     async def handle(self, request: Any, operator: str) -> dict[str, Any]:
