@@ -51,6 +51,10 @@ def _local_time(ts: str, tz: str) -> str:
 def _run_controller(args: argparse.Namespace, attach_ui: bool) -> int:
     from controller.runtime import Controller
 
+    # Whatever the controller creates (journal, head, spill, WAV files, cache) is for
+    # it and its operators' group only, whatever umask it was started with.
+    os.umask(os.umask(0o027) | 0o027)
+
     controller = Controller.from_path(args.config)
     _setup_logging(controller.config, to_file=attach_ui and sys.stdout.isatty())
 

@@ -131,8 +131,14 @@ class ScheduleEntry(Strict):
 
 
 class Control(Strict):
-    socket: str = ".dabyl/dabyl.sock"
-    journal: str = ".dabyl/journal.sqlite"
+    socket: str = Field(default=".dabyl/dabyl.sock", min_length=1)
+    journal: str = Field(default=".dabyl/journal.sqlite", min_length=1)
+    # The operators' group: its members may use the control socket (and read the journal).
+    group: str | None = Field(default=None, min_length=1, max_length=32)
+    # Connections at once; at the cap the one idle longest makes room.
+    max_clients: int = Field(default=64, ge=4, le=1024)
+    # Seconds a client may take to finish a request line it has begun.
+    line_timeout: float = Field(default=5.0, gt=0, le=60)
 
 
 class Config(Strict):

@@ -10,6 +10,7 @@ was open), the control socket, and only then pre-rendering of whatever is missin
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -44,7 +45,10 @@ class Controller:
         self.devices = DeviceManager(config, self.bus, self.faults)
         self.announcer = Announcer(config, library, self.bus, self.faults)
         self.engine = Engine(config, library, self.bus, self.faults, self.devices, self.announcer)
-        self.server = api.ControlServer(self, config.path(config.control.socket))
+        control = config.control
+        self.server = api.ControlServer(self, config.path(control.socket), group=control.group,
+                                        max_clients=control.max_clients,
+                                        line_timeout=control.line_timeout)
         self.schedule = Schedule(config, self._scheduled)
         self.threat_level = "normal"
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -73,6 +77,7 @@ class Controller:
         self._loop = asyncio.get_running_loop()
         # Before anything touches outputs, journal or socket: one controller per site.
         self.site_lock.acquire()
+        _private(self.journal.path)
         recovered = self.journal.open()
         if self.journal.damaged:
             self.faults.raise_("journal", "journal",
@@ -287,6 +292,18 @@ class Controller:
             await asyncio.sleep(hold)  # the press itself: a person holds the button
         finally:
             sim.set_input(cfg.channel, not active_level)
+
+
+def _private(journal: Path) -> None:
+    """Journal files are for the controller and its operators' group (0640), also
+    those written by an older version or under a loose umask."""
+    for path in journal.parent.glob(journal.name + "*"):
+        try:
+            mode = path.stat().st_mode & 0o7777
+            if mode & 0o027:
+                os.chmod(path, mode & ~0o027)
+        except OSError:
+            pass  # a file that cannot be tightened is the journal's own fault to report
 
 
 async def serve(config_path: Path | str | None, stop: asyncio.Event | None = None) -> None:

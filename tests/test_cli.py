@@ -29,10 +29,12 @@ def dabyl(config: Path, *args: str, timeout: float = 30) -> subprocess.Completed
 class Serve:
     """`dabyl serve` in its own process; ready when it says so on stderr."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None,
+                 umask: int | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "controller.cli", "--config", str(config), "serve"],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env or dabyl_env(),
+            preexec_fn=None if umask is None else (lambda: os.umask(umask)),
         )
         self.stderr = b""
         sel = selectors.DefaultSelector()

@@ -4,13 +4,23 @@ runs `dabyl` as a real process."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import select
+import shutil
+import socket
 import sqlite3
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
-from tests.conftest import DEMO, dabyl_env, read_coils
+import pytest
+
+from tests.conftest import DEMO, dabyl_env, make_site, read_coils
 from tests.test_cli import Serve, _port, dabyl
 
 CHANNELS = {name: out["channel"] for name, out in DEMO["outputs"].items()}
@@ -105,3 +115,195 @@ def _second_controller(site: Path) -> None:
         assert status.returncode == 0 and act in status.stdout
     finally:
         first.stop()
+
+
+# -- issue 12, case 6: the control socket ---------------------------------------------
+
+def _as_nobody(action, stop_fd: int | None = None) -> tuple[int, str]:
+    """Run `action()` in a forked child as user and group nobody; returns its exit code
+    and what it wrote to stderr."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            sys.stderr = os.fdopen(write_end, "w", buffering=1)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            code = action()
+        except BaseException as exc:  # noqa: BLE001 - anything is a failure code
+            print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(code)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    message = os.read(read_end, 65536).decode()
+    os.close(read_end)
+    return os.waitstatus_to_exitcode(status), message
+
+
+def _ping(path: Path) -> bool:
+    """True when a control connection at `path` answered a ping."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(str(path))
+        s.sendall(b'{"op": "ping"}\n')
+        return b'"pong"' in s.recv(4096)
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_under_umask_000_no_other_user_ever_reaches_the_socket(audio_cache):
+    base = Path(tempfile.mkdtemp(prefix="dabyl-umask-"))
+    os.chmod(base, 0o755)  # a site folder others may look into
+    sock = base / "run" / "dabyl.sock"  # a new directory: dabyl makes it
+
+    def change(cfg):
+        cfg["control"]["socket"] = str(sock)
+
+    config = make_site(base, audio_cache, change=change)
+    os.chmod(config, 0o644)
+    stop_read, stop_write = os.pipe()
+
+    def spin() -> int:
+        # Knock on the socket until told to stop: an answer means the door was open.
+        os.close(stop_write)
+        while not select.select([stop_read], [], [], 0)[0]:
+            if _ping(sock):
+                return 1
+        return 0
+
+    spinner = threading.Thread(target=lambda: results.append(_as_nobody(spin)))
+    results: list[tuple[int, str]] = []
+    spinner.start()
+    serve = Serve(config, umask=0)
+    try:
+        assert _ping(sock), "the controller answers its own operators"
+        os.close(stop_write)
+        spinner.join(30)
+        assert results and results[0][0] == 0, f"another user got an answer: {results}"
+        assert stat.S_IMODE(sock.parent.stat().st_mode) & 0o007 == 0, \
+            oct(sock.parent.stat().st_mode)
+        assert stat.S_IMODE(sock.stat().st_mode) & 0o007 == 0
+        code, _ = _as_nobody(lambda: int(not _ping(sock)))
+        assert code == 1
+        for name in ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite.head"):
+            path = base / name
+            if path.exists():
+                assert stat.S_IMODE(path.stat().st_mode) & 0o037 == 0, \
+                    f"{name}: {oct(path.stat().st_mode)}"
+        assert (base / "journal.sqlite").exists()
+    finally:
+        serve.stop()
+        os.close(stop_read)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_the_operators_group_reaches_the_socket(audio_cache, tmp_path):
+    import grp
+
+    group = grp.getgrgid(65534).gr_name  # nogroup: nobody's own group, made the operators'
+    base = Path(tempfile.mkdtemp(prefix="dabyl-group-"))
+    os.chmod(base, 0o755)
+
+    def change(cfg):
+        cfg["control"].update(socket=str(base / "run" / "dabyl.sock"), group=group)
+
+    config = make_site(base, audio_cache, change=change)
+    serve = Serve(config)
+    try:
+        sock = base / "run" / "dabyl.sock"
+        assert sock.stat().st_gid == 65534 and sock.parent.stat().st_gid == 65534
+        code, message = _as_nobody(lambda: int(not _ping(sock)))
+        assert code == 0, message
+    finally:
+        serve.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def test_a_connection_storm_never_locks_the_operator_out(tmp_path, audio_cache):
+    def change(cfg):
+        cfg["control"].update(max_clients=32, line_timeout=0.5)
+
+    config = make_site(tmp_path, audio_cache, change=change)
+    serve = await asyncio.to_thread(Serve, config)
+    sock = str(tmp_path / "dabyl.sock")
+    storm: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        async def half_sent() -> None:
+            reader, writer = await asyncio.open_unix_connection(sock)
+            storm.append((reader, writer))
+            writer.write(b'{"op": "trigger", "scenario": "fi')  # and never the rest
+            await writer.drain()
+
+        async def operator(*args: str) -> subprocess.CompletedProcess:
+            return await asyncio.to_thread(dabyl, config, *args)
+
+        storming = asyncio.gather(*(half_sent() for _ in range(400)), return_exceptions=True)
+        commands = await asyncio.gather(
+            *(operator("status") for _ in range(8)), operator("trigger", "fire", "--drill"))
+        await storming
+        for result in commands:
+            assert result.returncode == 0, result.stderr
+        # Every half-sent line is given up on: the connection is closed, not held.
+        async with asyncio.timeout(20):
+            for reader, _ in storm:
+                try:
+                    while await reader.read(4096):
+                        pass
+                except ConnectionError:
+                    pass
+        assert len(storm) > 300
+        assert (await operator("status")).returncode == 0
+    finally:
+        for _, writer in storm:
+            writer.close()
+        await asyncio.to_thread(serve.stop)
+
+
+BAD_REQUESTS = {
+    "deep nesting": (b'{"op": "ping", "id": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+                     "nest"),
+    "5000-digit id": (b'{"op": "ping", "id": ' + b"7" * 5000 + b"}", "number"),
+    "lone surrogate": (b'{"op": "trigger", "scenario": "fire", "id": "\\ud800"}', "id"),
+    "string for a boolean": (b'{"op": "trigger", "scenario": "fire", "drill": "yes"}',
+                             "drill"),
+    "number for a boolean": (b'{"op": "trigger", "scenario": "fire", "drill": 1}', "drill"),
+    "impossible date": (b'{"op": "briefing", "person": "A", "by": "B", "date": "2026-02-31"}',
+                        "date"),
+    "NUL in a name": (b'{"op": "briefing", "person": "A\\u0000B", "by": "C"}', "person"),
+    "escape in remarks": (b'{"op": "briefing", "person": "A", "by": "B\\u001b[2J"}', "by"),
+    "NaN": (b'{"op": "press", "input": "panic_office", "hold": NaN}', "NaN"),
+    "huge float": (b'{"op": "press", "input": "panic_office", "hold": 1e999}', "hold"),
+    "line over the size limit": (b'{"op": "ping", "id": "' + b"x" * 70_000 + b'"}', "longer"),
+}
+
+
+async def test_malformed_requests_get_one_line_and_keep_the_connection(running):
+    controller, events = running
+    reader, writer = await asyncio.open_unix_connection(str(controller.server.path),
+                                                        limit=1 << 24)
+    try:
+        for name, (line, word) in BAD_REQUESTS.items():
+            writer.write(line + b"\n")
+            writer.write(b'{"op": "ping", "id": "after"}\n')
+            await writer.drain()
+            async with asyncio.timeout(10):
+                reply = json.loads(await reader.readline())
+                after = json.loads(await reader.readline())
+            assert reply["ok"] is False, (name, reply)
+            assert "internal error" not in reply["error"] and "\n" not in reply["error"]
+            assert word.lower() in reply["error"].lower(), (name, reply)
+            assert after == {"id": "after", "ok": True, "pong": True}, (name, after)
+        assert not controller.engine.activations, "nothing was triggered"
+        assert controller.journal.flush(5)
+        kinds = [e["kind"] for e in events.drain()]
+        assert "briefing" not in kinds and "triggered" not in kinds and "simulated_press" not in kinds
+    finally:
+        writer.close()
