@@ -152,6 +152,10 @@ class Briefing(_Op):
                     AfterValidator(_real_date)] | None = None
 
 
+class Reload(_Op):
+    op: Literal["reload"]
+
+
 class Selftest(_Op):
     op: Literal["selftest"]
 
@@ -174,13 +178,13 @@ class Ack(_Op):
 
 RequestModel = Annotated[
     Ping | Status | Subscribe | Trigger | Silence | Clear | Confirm | Press | Tick | Form | Ack
-    | Scenarios | JournalQuery | Selftest | ThreatLevel | DrillRecord | Briefing,
+    | Scenarios | JournalQuery | Selftest | ThreatLevel | DrillRecord | Briefing | Reload,
     Field(discriminator="op"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(RequestModel)
 OPS = ("ping", "status", "subscribe", "trigger", "silence", "clear", "confirm", "decline",
        "press", "tick", "form", "ack", "scenarios", "journal", "selftest", "threat_level", "drill_record",
-       "briefing")
+       "briefing", "reload")
 
 
 def _reject_constant(name: str) -> Any:

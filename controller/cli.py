@@ -211,6 +211,14 @@ def cmd_ack(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        reply = client.request("reload")
+    print(f"reloaded: {reply['scenarios']} scenarios; "
+          f"{reply['open_activations']} open activation(s) go on")
+    return EXIT_OK
+
+
 def cmd_press(args: argparse.Namespace) -> int:
     with _client(args) as client:
         client.request("press", input=args.input, hold=args.hold)
@@ -430,8 +438,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 # -- offline tools ---------------------------------------------------------------------
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _config(args)
-    library = load_library(config.scenarios_dir, config)
+    from controller.sitecheck import load_site
+
+    # The same validation `serve` makes before it touches anything.
+    config, library = load_site(args.config)
     print(f"config: {args.config or default_config_path()}: ok")
     print(f"scenarios: {len(library.scenarios)} loaded from {config.scenarios_dir}")
     problems = 0
@@ -627,6 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_press)
 
     sub.add_parser("check", help="validate config, scenarios, voices, devices").set_defaults(func=cmd_check)
+    sub.add_parser("reload", help="apply edited config and scenarios to the running controller"
+                   ).set_defaults(func=cmd_reload)
     sub.add_parser("selftest", help="check every output, input and the audio path, silently"
                    ).set_defaults(func=cmd_selftest)
     sub.add_parser("simulate", help="run the config's simulated devices on their own"

@@ -60,6 +60,14 @@ class Device(Strict):
     inputs: int = Field(default=8, ge=0, le=256)
     simulate: bool = False
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        # A name or an address (IPv6 too); anything else breaks the driver at start.
+        if not value or not all(ch.isascii() and (ch.isalnum() or ch in ".-_:") for ch in value):
+            raise ValueError("host must be a host name or an IP address")
+        return value
+
     @field_validator("port")
     @classmethod
     def _port(cls, value: int | str) -> int | str:
@@ -182,8 +190,15 @@ class Config(Strict):
         return next(d for d in self.devices if d.id == device_id)
 
 
+SERVICE_CONFIG = Path("/etc/dabyl/config.toml")
+
+
 def default_config_path() -> Path:
-    return Path(os.environ.get("DABYL_CONFIG", "config.toml"))
+    """$DABYL_CONFIG, else ./config.toml, else the service's /etc/dabyl/config.toml."""
+    if "DABYL_CONFIG" in os.environ:
+        return Path(os.environ["DABYL_CONFIG"])
+    here = Path("config.toml")
+    return SERVICE_CONFIG if not here.exists() and SERVICE_CONFIG.exists() else here
 
 
 def format_pydantic(source: str, error: ValidationError, prefix: tuple = ()) -> list[str]:
@@ -215,14 +230,19 @@ def read_toml(path: Path) -> dict:
         raise ConfigurationError([f"{path}: is a directory, not a file"]) from None
     except PermissionError:
         raise ConfigurationError([f"{path}: permission denied"]) from None
+    except OSError as exc:  # a symlink loop, an I/O error: the file cannot be read
+        raise ConfigurationError([f"{path}: cannot be read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigurationError([f"{path}: not UTF-8 text ({exc.reason})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError([f"{path}: TOML syntax error: {exc}"]) from None
 
 
-def load_config(path: Path | str | None = None) -> Config:
-    """Load and validate config.toml (both passes). Scenario checks live in `site`."""
+def load_config(path: Path | str | None = None, *, source: Path | None = None) -> Config:
+    """Load and validate config.toml (both passes). Scenario checks live in `site`.
+
+    `source` is the file this one is a copy of (the last good copy): its paths are
+    anchored where the original lives."""
     path = Path(path) if path is not None else default_config_path()
     data = read_toml(path)
     data.pop("base_dir", None)
@@ -231,8 +251,8 @@ def load_config(path: Path | str | None = None) -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigurationError(format_pydantic(str(path), exc)) from None
-    config = config.model_copy(update={"base_dir": path.resolve().parent,
-                                       "source": path.resolve()})
+    original = (source or path).resolve()
+    config = config.model_copy(update={"base_dir": original.parent, "source": original})
     problems = cross_check(config, str(path))
     if problems:
         raise ConfigurationError(problems)
@@ -340,6 +360,6 @@ def cross_check(config: Config, source: str) -> list[str]:
 
         try:
             cron_trigger(entry.cron, config.site.timezone)
-        except ValueError as exc:
+        except (ValueError, TypeError, KeyError) as exc:
             problems.append(f"{where}.cron: {exc}")
     return problems

@@ -22,16 +22,22 @@ from controller.announcer import Announcer
 from controller.config import Config, load_config
 from controller.devices import DeviceManager
 from controller.engine import Engine
-from controller.errors import OperationFailed, RequestInvalid
+from controller.errors import ConfigurationError, OperationFailed, RequestInvalid
 from controller.events import EventBus
 from controller.faults import FaultBook
 from controller.journal import Journal, Row
-from controller.scenarios import Library, load_library
+from controller.scenarios import Library
 from controller.schedule import Schedule
+from controller.sitecheck import load_for_start, load_site, save_last_good
 from controller.sitelock import SiteLock
 from controller.tasks import TaskSet
 
 VERSION = "0.1.0"
+CONFIG_FAULT = "config"
+# Sections a reload cannot change under a running controller: they name hardware,
+# sound output and the socket; a restart applies them.
+RESTART_SECTIONS = ("devices", "outputs", "zones", "inputs", "audio", "control")
+WATCH_PERIOD = 1.0
 
 
 class Controller:
@@ -56,11 +62,18 @@ class Controller:
         self.ready = asyncio.Event()
         self.rendered = asyncio.Event()
         self.started_mono = time.monotonic()
+        # Problems of the site's files when the controller runs on their last good copy.
+        self.config_problems: list[str] = []
+        self._files = _fingerprint(config.source)
 
     @classmethod
     def from_path(cls, path: Path | str | None) -> Controller:
-        config = load_config(path)
-        return cls(config, load_library(config.scenarios_dir, config))
+        """The controller of the site at `path`, on its last good copy if the files are
+        broken; ConfigurationError (every problem) when there is nothing to run."""
+        config, library, problems = load_for_start(path)
+        controller = cls(config, library)
+        controller.config_problems = problems
+        return controller
 
     def _journal_fault(self, message: str | None) -> None:
         # Called from the journal's writer thread.
@@ -82,6 +95,10 @@ class Controller:
         if self.journal.damaged:
             self.faults.raise_("journal", "journal",
                                detail=f"unusable, rows kept in memory: {self.journal.damaged}")
+        if self.config_problems:
+            self.faults.raise_(CONFIG_FAULT, "config_fallback", problems=self.config_problems)
+        else:
+            self._keep_last_good(self.config)
         self.bus.publish("controller_started", version=VERSION, config=str(self.config.base_dir),
                          site=self.config.site.name)
         for warning in self.library.warnings:
@@ -95,6 +112,66 @@ class Controller:
         await self.server.start()
         self.ready.set()
         self._spawn(self._prerender(), "prerender")
+        self._spawn(self._watch_files(), "watch-files")
+
+    def _keep_last_good(self, config: Config) -> None:
+        try:
+            save_last_good(config)
+        except OSError as exc:
+            self.faults.raise_("config:copy", "config_not_saved", error=str(exc))
+        else:
+            self.faults.clear("config:copy")
+
+    async def _watch_files(self) -> None:
+        """Edits to config.toml and the scenarios are checked at once: an invalid edit
+        is a fault now, not a refused start later."""
+        while True:
+            await asyncio.sleep(WATCH_PERIOD)
+            files = await asyncio.to_thread(_fingerprint, self.config.source)
+            if files == self._files:
+                continue
+            self._files = files
+            try:
+                await asyncio.to_thread(load_site, self.config.source)
+            except ConfigurationError as exc:
+                self.faults.raise_(CONFIG_FAULT, "config_invalid", problems=exc.problems)
+                continue
+            current = self.faults.active.get(CONFIG_FAULT)
+            if current is not None and current.code == "config_invalid":
+                self.faults.clear(CONFIG_FAULT, "the site's files are valid again")
+            self.bus.publish("config_changed", valid=True, source=str(self.config.source))
+
+    async def reload(self, operator: str) -> dict[str, Any]:
+        """Apply edited files that pass every check, keeping every open activation (each
+        goes on with the scenario it started with)."""
+        try:
+            config, library = await asyncio.to_thread(load_site, self.config.source)
+        except ConfigurationError as exc:
+            self.faults.raise_(CONFIG_FAULT, "config_invalid", problems=exc.problems)
+            more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+            raise RequestInvalid(f"nothing reloaded: {exc.problems[0]}{more}") from None
+        restart = [name for name in RESTART_SECTIONS
+                   if getattr(config, name) != getattr(self.config, name)]
+        if config.site.languages != self.config.site.languages:
+            restart.append("site.languages")
+        if restart:
+            raise RequestInvalid(f"nothing reloaded: {', '.join(restart)} changed, and take "
+                                 "effect at a restart of the controller")
+        self.config, self.library = config, library
+        for part in (self.engine, self.announcer):
+            part.config, part.library = config, library
+        self.schedule.stop()
+        self.schedule = Schedule(config, self._scheduled)
+        self.schedule.start()
+        self.config_problems = []
+        self._files = await asyncio.to_thread(_fingerprint, config.source)
+        self.faults.clear(CONFIG_FAULT, f"reloaded by {operator}")
+        self._keep_last_good(config)
+        self.bus.publish("reloaded", by=operator, scenarios=len(library.scenarios))
+        self.rendered.clear()
+        self._spawn(self._prerender(), "prerender")
+        return {"reloaded": True, "scenarios": len(library.scenarios),
+                "open_activations": len(self.engine.activations)}
 
     async def _prerender(self) -> None:
         started = time.monotonic()
@@ -160,6 +237,8 @@ class Controller:
         engine = self.engine
         if isinstance(request, api.Ping):
             return {"pong": True}
+        if isinstance(request, api.Reload):
+            return await self.reload(operator)
         if isinstance(request, api.Status):
             return {"status": {**engine.status(), "threat_level": self.threat_level}}
         if isinstance(request, api.ThreatLevel):
@@ -292,6 +371,27 @@ class Controller:
             await asyncio.sleep(hold)  # the press itself: a person holds the button
         finally:
             sim.set_input(cfg.channel, not active_level)
+
+
+def _fingerprint(source: Path) -> list[tuple[str, int, int]]:
+    """What says the site's files changed: config and scenario files, size and time, as
+    the installer edits them (the controller may be running on their last good copy)."""
+    out = []
+    for path in [source, *sorted(_edited_scenarios(source).glob("*.toml"))]:
+        try:
+            info = path.stat()
+            out.append((str(path), info.st_size, info.st_mtime_ns))
+        except OSError:
+            out.append((str(path), -1, -1))
+    return out
+
+
+def _edited_scenarios(source: Path) -> Path:
+    """The scenario folder the edited config names (it may differ from the copy's)."""
+    try:
+        return load_config(source).scenarios_dir
+    except ConfigurationError:
+        return source.parent / "scenarios"
 
 
 def _private(journal: Path) -> None:

@@ -5,6 +5,8 @@ runs `dabyl` as a real process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import os
 import select
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO, dabyl_env, make_site, read_coils
+from tests.conftest import DEMO, ROOT, dabyl_env, make_site, read_coils
 from tests.test_cli import Serve, _port, dabyl
 
 CHANNELS = {name: out["channel"] for name, out in DEMO["outputs"].items()}
@@ -307,3 +309,171 @@ async def test_malformed_requests_get_one_line_and_keep_the_connection(running):
         assert "briefing" not in kinds and "triggered" not in kinds and "simulated_press" not in kinds
     finally:
         writer.close()
+
+
+# -- issue 12, case 5: a start that cannot fail ----------------------------------------
+
+def _serial_pair(cfg):
+    for i, speed in enumerate((9600, 19200)):
+        cfg["devices"].append({"id": f"rtu{i}", "driver": "modbus-coils", "transport": "serial",
+                               "port": "/dev/ttyUSB7", "baudrate": speed, "unit": i + 2})
+
+
+def _loop(site_dir: Path) -> None:
+    scenarios = site_dir / "scenarios"
+    (scenarios / "loop.toml").symlink_to(scenarios / "loop.toml")
+
+
+# name -> (change to the config dict, what to do to the site folder, a word of the problem)
+START_BREAKERS = {
+    "socket path too long": (lambda c, d: c["control"].update(socket=str(d / ("s" * 120))),
+                             "at most 107"),
+    "socket path is a directory": (lambda c, d: c["control"].update(socket=str(d / "wav")),
+                                   "not a socket"),
+    "wav_dir is a file": (lambda c, d: c["audio"].update(wav_dir=str(d / "config.toml")),
+                          "audio.wav_dir"),
+    "cache_dir is a file": (lambda c, d: c["audio"].update(cache_dir=str(d / "config.toml")),
+                            "audio.cache_dir"),
+    "one serial line, two speeds": (lambda c, d: _serial_pair(c), "share"),
+    "lcus over TCP": (lambda c, d: c["devices"].append(
+        {"id": "usb1", "driver": "lcus", "transport": "tcp", "port": 5020, "channels": 4,
+         "inputs": 0}), "serial"),
+    "unknown driver": (lambda c, d: c["devices"][0].update(driver="relay9000"),
+                       "unknown driver"),
+    "host with NUL": (lambda c, d: c["devices"][0].update(host="127.0.0.1\x00evil"), "host"),
+    "simulated host that cannot resolve": (
+        lambda c, d: c["devices"][0].update(host="no-such-board.invalid"), "resolve"),
+    "symlink loop in scenarios": (lambda c, d: _loop(d), "loop.toml"),
+    "cron weekday 8": (lambda c, d: c["schedule"][0].update(cron="0 11 * * 8"), "weekday"),
+    "cron weekday 9": (lambda c, d: c["schedule"][0].update(cron="0 11 * * 1-9"), "weekday"),
+    "cron weekday ٣": (lambda c, d: c["schedule"][0].update(cron="0 11 * * ٣"), "cron"),
+    "socket in a directory every user may write": (
+        lambda c, d: c["control"].update(socket="/tmp/dabyl-test.sock"), "every user"),
+    "socket names the journal": (
+        lambda c, d: c["control"].update(socket=str(d / "journal.sqlite")), "not a socket"),
+    "socket names the config": (
+        lambda c, d: c["control"].update(socket=str(d / "config.toml")), "not a socket"),
+    "socket names a scenario": (
+        lambda c, d: c["control"].update(socket=str(d / "scenarios" / "fire.toml")),
+        "not a socket"),
+}
+
+
+def _broken_site(tmp_path: Path, audio_cache: Path, name: str) -> Path:
+    change, _ = START_BREAKERS[name]
+    directory = tmp_path / name.replace(" ", "_")
+    directory.mkdir()
+    (directory / "wav").mkdir()
+    shutil.copytree(ROOT / "scenarios", directory / "scenarios")
+    sqlite3.connect(directory / "journal.sqlite").close()  # an existing (empty) journal
+
+    def edit(cfg):
+        cfg["scenarios"] = str(directory / "scenarios")
+        change(cfg, directory)
+
+    return make_site(directory, audio_cache, change=edit)
+
+
+def test_check_refuses_every_config_that_would_stop_serve(tmp_path, audio_cache):
+    """Each of these passed `check` and then stopped `serve` with "internal error" after
+    it had touched the journal and the outputs. Now `check` names the problem, and
+    `serve` refuses with the same line before it touches anything."""
+    from controller.cli import main
+
+    sites = {name: _broken_site(tmp_path, audio_cache, name) for name in START_BREAKERS}
+    before = {name: {p.name: p.read_bytes() for p in site.parent.iterdir() if p.is_file()}
+              for name, site in sites.items()}
+    serves = {name: subprocess.Popen(
+        [sys.executable, "-m", "controller.cli", "--config", str(site), "serve"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dabyl_env())
+        for name, site in sites.items()}
+    failures = []
+    for name, site in sites.items():
+        _, word = START_BREAKERS[name]
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["--config", str(site), "check"])
+        if code != 2 or word.lower() not in err.getvalue().lower() or "internal" in err.getvalue():
+            failures.append(f"check, {name}: exit {code}: {err.getvalue().strip()}")
+    for name, proc in serves.items():
+        try:
+            _, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            failures.append(f"serve, {name}: started anyway")
+            continue
+        _, word = START_BREAKERS[name]
+        if proc.returncode != 2 or word.lower() not in stderr.lower() or "internal" in stderr:
+            failures.append(f"serve, {name}: exit {proc.returncode}: {stderr.strip()}")
+        after = {p.name: p.read_bytes() for p in sites[name].parent.iterdir() if p.is_file()}
+        if after != before[name]:
+            failures.append(f"serve, {name}: changed the site folder")
+    assert not failures, "\n".join(failures)
+
+
+class EventStream:
+    """A subscribed control connection; waits for one event, with a time limit."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(15)
+        self.sock.connect(str(path))
+        self.sock.sendall(b'{"op": "subscribe"}\n')
+        self.file = self.sock.makefile("rb")
+
+    def wait(self, kind: str, **match) -> dict:
+        while True:
+            message = json.loads(self.file.readline())
+            event = message.get("event", {})
+            if event.get("kind") == kind and all(event.get(k) == v for k, v in match.items()):
+                return event
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+def _status(config: Path) -> dict:
+    result = dabyl(config, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_bad_edit_never_stops_the_next_start(tmp_path, audio_cache):
+    """A typo in one scenario on a running system, then a restart: the open fire alarm
+    is resumed on the last good copy, with a fault naming the problem; edits are
+    checked as they happen; `dabyl reload` applies a good one and keeps the alarm."""
+    config = make_site(tmp_path, audio_cache, pauses=0.2)
+    scenarios = tmp_path / "scenarios"
+    serve = Serve(config)
+    try:
+        act = dabyl(config, "trigger", "fire").stdout.strip()
+        events = EventStream(tmp_path / "dabyl.sock")
+        good = (scenarios / "shooting.toml").read_text()
+        (scenarios / "shooting.toml").write_text(good.replace("priority", "priority = = ", 1))
+        fault = events.wait("fault", key="config")
+        assert fault["code"] == "config_invalid" and "shooting.toml" in fault["message"]
+        events.close()
+        refused = dabyl(config, "reload")
+        assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+        assert "shooting.toml" in refused.stderr
+    finally:
+        serve.stop()
+    serve = Serve(config)  # the broken file is still there
+    try:
+        status = _status(config)
+        assert [a["id"] for a in status["activations"]] == [act]
+        assert status["activations"][0]["resumed"] is True
+        fault = next(f for f in status["faults"] if f["key"] == "config")
+        assert fault["code"] == "config_fallback" and "shooting.toml" in fault["message"]
+        assert read_coils(_port(config))[CHANNELS["siren"]], "the alarm sounds again"
+        (scenarios / "shooting.toml").write_text(good)
+        reloaded = dabyl(config, "reload")
+        assert reloaded.returncode == 0, reloaded.stderr
+        assert "1 open activation(s) go on" in reloaded.stdout
+        status = _status(config)
+        assert not [f for f in status["faults"] if f["key"] == "config"]
+        assert [a["id"] for a in status["activations"]] == [act]
+        assert dabyl(config, "clear", act).returncode == 0
+    finally:
+        serve.stop()
