@@ -211,6 +211,24 @@ def cmd_ack(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_service(args: argparse.Namespace) -> int:
+    from controller.systemd import unit_text
+
+    config = Path(args.config or "/etc/dabyl/config.toml").absolute()
+    unit_dir = Path(args.unit_dir)
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    unit = unit_dir / "dabyl.service"
+    unit.write_text(unit_text(config, args.user, args.group))
+    print(f"wrote {unit}")
+    print("then, as root (README, \"Running as a service\"):")
+    print(f"  useradd --system --user-group --home-dir /var/lib/dabyl --shell /usr/sbin/nologin "
+          f"{args.user}")
+    print(f"  groupadd --system {args.group}    # and: usermod -aG {args.group} OPERATOR")
+    print(f"  dabyl init {config.parent} --service    # unless the site is there already")
+    print("  systemctl daemon-reload && systemctl enable --now dabyl")
+    return EXIT_OK
+
+
 def cmd_reload(args: argparse.Namespace) -> int:
     with _client(args) as client:
         reply = client.request("reload")
@@ -637,6 +655,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_press)
 
     sub.add_parser("check", help="validate config, scenarios, voices, devices").set_defaults(func=cmd_check)
+    p = sub.add_parser("service", help="run dabyl as a systemd service")
+    svc = p.add_subparsers(dest="service_command", required=True)
+    inst = svc.add_parser("install", parents=[common], help="write the systemd unit")
+    inst.add_argument("--unit-dir", default="/etc/systemd/system")
+    inst.add_argument("--user", default="dabyl", help="the service's own user")
+    inst.add_argument("--group", default="dabyl-operators",
+                      help="the operators' group (as [control] group in the config)")
+    p.set_defaults(func=cmd_service)
     sub.add_parser("reload", help="apply edited config and scenarios to the running controller"
                    ).set_defaults(func=cmd_reload)
     sub.add_parser("selftest", help="check every output, input and the audio path, silently"

@@ -30,6 +30,7 @@ from controller.scenarios import Library
 from controller.schedule import Schedule
 from controller.sitecheck import load_for_start, load_site, save_last_good
 from controller.sitelock import SiteLock
+from controller.systemd import Notifier
 from controller.tasks import TaskSet
 
 VERSION = "0.1.0"
@@ -65,6 +66,7 @@ class Controller:
         # Problems of the site's files when the controller runs on their last good copy.
         self.config_problems: list[str] = []
         self._files = _fingerprint(config.source)
+        self.notifier = Notifier()
 
     @classmethod
     def from_path(cls, path: Path | str | None) -> Controller:
@@ -113,6 +115,56 @@ class Controller:
         self.ready.set()
         self._spawn(self._prerender(), "prerender")
         self._spawn(self._watch_files(), "watch-files")
+        self._spawn(self._service(), "service")
+
+    def healthy(self) -> list[str]:
+        """What of the alarm path is not running: the audio loop, each device's
+        supervisor, the journal's writer. Empty when all are alive.
+
+        (Liveness of the tasks themselves; the supervisors' own checks of their effects
+        raise faults, which are not a reason to restart.)"""
+        problems = []
+        if not self.engine._tasks.alive("audio"):
+            problems.append("the audio loop has stopped")
+        for device in self.devices.links:
+            if not self.devices._tasks.alive(f"supervise-{device}"):
+                problems.append(f"the supervisor of {device} has stopped")
+        writer = self.journal._thread
+        if writer is None or not writer.is_alive():
+            problems.append("the journal writer has stopped")
+        return problems
+
+    def _outputs_settled(self) -> bool:
+        """Every board holds the engine's wish, or is known to be lost (a fault)."""
+        return all(link.in_sync or link.online is False for link in self.devices.links.values())
+
+    async def _service(self) -> None:
+        """systemd: READY=1 when the site can broadcast, then the watchdog."""
+        notifier = self.notifier
+        if not notifier.enabled:
+            return
+        period = notifier.watchdog / 2 if notifier.watchdog else None
+        ready = False
+        last_ping = 0.0
+        while True:
+            if not ready and self.rendered.is_set() and self._outputs_settled():
+                ready = True
+                mode = self.engine.status().get("mode", "")
+                notifier.ready(f"{self.config.site.name}: {mode}, "
+                               f"{len(self.faults.active)} fault(s)")
+            now = time.monotonic()
+            if period is not None and now - last_ping >= period:
+                problems = self.healthy()
+                if problems:
+                    notifier.status("unhealthy: " + "; ".join(problems))
+                else:
+                    notifier.ping()
+                    last_ping = now
+            if ready and period is None:
+                return
+            # Until ready, look often (the start is what is waited for); then at the
+            # watchdog's pace.
+            await asyncio.sleep(0.05 if not ready else period or 0.05)
 
     def _keep_last_good(self, config: Config) -> None:
         try:
@@ -221,6 +273,7 @@ class Controller:
                                error=str(exc))
 
     async def stop(self) -> None:
+        self.notifier.stopping()
         self.schedule.stop()
         await self.server.stop()
         await self._tasks.cancel_all()

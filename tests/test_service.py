@@ -11,6 +11,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import socket
 import sqlite3
 import stat
@@ -477,3 +478,52 @@ def test_a_bad_edit_never_stops_the_next_start(tmp_path, audio_cache):
         assert dabyl(config, "clear", act).returncode == 0
     finally:
         serve.stop()
+
+
+# -- issue 17: a real service ------------------------------------------------------------
+
+def test_systemd_hears_ready_when_the_site_can_broadcast_then_the_watchdog(site, tmp_path):
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(60)
+    env = dict(dabyl_env(), NOTIFY_SOCKET=str(tmp_path / "notify"), WATCHDOG_USEC="400000")
+    serve = Serve(site, env=env)
+    try:
+        messages: list[str] = []
+        while "READY=1" not in messages:
+            messages += notify.recv(4096).decode().split("\n")
+        status = _status(site)
+        assert not any(v["wanted"] if isinstance(v, dict) else v
+                       for v in status["outputs"].values()), "outputs at rest when ready"
+        pings = 0
+        while pings < 3:  # 200 ms apart: three of them come well within the time limit
+            pings += notify.recv(4096).decode().split("\n").count("WATCHDOG=1")
+        serve.proc.send_signal(signal.SIGTERM)
+        while "STOPPING=1" not in messages:
+            messages += notify.recv(4096).decode().split("\n")
+        assert serve.proc.wait(30) == 0
+    finally:
+        serve.stop()
+        notify.close()
+
+
+def test_the_shipped_unit_passes_systemd_analyze(tmp_path, site):
+    unit_dir = tmp_path / "units"
+    result = dabyl(site, "service", "install", "--unit-dir", str(unit_dir),
+                   "--config", "/etc/dabyl/config.toml")
+    assert result.returncode == 0, result.stderr
+    unit = (unit_dir / "dabyl.service").read_text()
+    for line in ("Type=notify", "WatchdogSec=10", "User=dabyl",
+                 "SupplementaryGroups=dialout audio dabyl-operators",
+                 "StateDirectory=dabyl", "RuntimeDirectory=dabyl", "UMask=0027",
+                 "serve --config /etc/dabyl/config.toml"):
+        assert line in unit, line
+    assert "useradd" in result.stdout and "systemctl enable --now dabyl" in result.stdout
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed here")
+    check = subprocess.run([analyze, "verify", str(unit_dir / "dabyl.service")],
+                           capture_output=True, text=True, timeout=60)
+    problems = [line for line in (check.stdout + check.stderr).splitlines()
+                if "dabyl.service" in line]
+    assert check.returncode == 0 and not problems, check.stdout + check.stderr
