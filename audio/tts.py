@@ -9,6 +9,7 @@ tones. The choice and the reason are reported, never raised.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,10 +161,13 @@ class PiperEngine(SpeechEngine):
         self._config = SynthesisConfig(speaker_id=self.speaker, normalize_audio=False)
         self._lock = threading.Lock()
 
+        self._digest = _content_digest(self.model, Path(f"{self.model}.json"))
+
     @property
     def id(self) -> str:
-        stat = self.model.stat()
-        return f"piper:{self.model.name}:{stat.st_size}:{int(stat.st_mtime)}:{self.speaker}"
+        # The voice's content, not its date: a voice copied to another machine (or
+        # touched) keeps every rendered announcement.
+        return f"piper:{self.model.name}:{self._digest}:{self.speaker}"
 
     def synthesize(self, text: str) -> tuple[np.ndarray, int]:
         spoken = normalize(text, self.language, keep_stress=True)
@@ -173,6 +177,16 @@ class PiperEngine(SpeechEngine):
         if not chunks:
             return np.zeros(0, dtype=np.int16), rate
         return np.concatenate(chunks).astype(np.int16), rate
+
+
+def _content_digest(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        if path.is_file():
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 @dataclass
