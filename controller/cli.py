@@ -211,6 +211,24 @@ def cmd_ack(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from controller.siteinit import init_site
+
+    config = init_site(Path(args.directory), service=args.service, group=args.group)
+    print(f"wrote {config} and {config.parent / 'scenarios'}")
+    print(f"next: dabyl check --config {config}")
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from controller.backup import backup
+
+    config = _config(args)
+    for line in backup(config, Path(args.out)):
+        print(line)
+    return EXIT_OK
+
+
 def cmd_service(args: argparse.Namespace) -> int:
     from controller.systemd import unit_text
 
@@ -559,6 +577,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
     path = config.path(config.control.journal)
     tz = config.site.timezone
     if args.journal_command == "verify":
+        path = Path(args.file) if args.file else path
         ok, problems, count = j.verify(path)
         for problem in problems:
             print(f"error: {problem}")
@@ -655,6 +674,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_press)
 
     sub.add_parser("check", help="validate config, scenarios, voices, devices").set_defaults(func=cmd_check)
+    p = sub.add_parser("init", help="create a site folder: config, scenarios, paths")
+    p.add_argument("directory")
+    p.add_argument("--service", action="store_true",
+                   help="paths of a service: /var/lib/dabyl, /run/dabyl, the operators' group")
+    p.add_argument("--group", default="dabyl-operators")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("backup", help="a consistent copy of journal, config and scenarios")
+    p.add_argument("out", help="a new directory")
+    p.set_defaults(func=cmd_backup)
     p = sub.add_parser("service", help="run dabyl as a systemd service")
     svc = p.add_subparsers(dest="service_command", required=True)
     inst = svc.add_parser("install", parents=[common], help="write the systemd unit")
@@ -683,7 +711,8 @@ def build_parser() -> argparse.ArgumentParser:
     jsub.add_parser("list", parents=[common])
     s = jsub.add_parser("show", parents=[common])
     s.add_argument("activation")
-    jsub.add_parser("verify", parents=[common])
+    v = jsub.add_parser("verify", parents=[common])
+    v.add_argument("file", nargs="?", help="a journal file (a backup); default: the site's")
     e = jsub.add_parser("export", parents=[common])
     e.add_argument("--format", default="csv", choices=["csv", "annex2"])
     e.add_argument("--lang", default="ru", choices=["kk", "ru"])

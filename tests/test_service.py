@@ -527,3 +527,50 @@ def test_the_shipped_unit_passes_systemd_analyze(tmp_path, site):
     problems = [line for line in (check.stdout + check.stderr).splitlines()
                 if "dabyl.service" in line]
     assert check.returncode == 0 and not problems, check.stdout + check.stderr
+
+
+def test_init_makes_a_site_that_check_passes_at_once(tmp_path):
+    target = tmp_path / "site"
+    result = subprocess.run([sys.executable, "-m", "controller.cli", "init", str(target)],
+                            capture_output=True, text=True, env=dabyl_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    config = target / "config.toml"
+    text = config.read_text()
+    from drivers import known_drivers
+
+    for driver in known_drivers():
+        if driver != "simulator":
+            assert f'driver = "{driver}"' in text, driver
+    assert sorted(p.name for p in (target / "scenarios").glob("*.toml")) == \
+        sorted(p.name for p in (ROOT / "scenarios").glob("*.toml"))
+    check = dabyl(config, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    again = subprocess.run([sys.executable, "-m", "controller.cli", "init", str(target)],
+                           capture_output=True, text=True, env=dabyl_env(), timeout=60)
+    assert again.returncode == 1 and "never overwrites" in again.stderr
+    service = tmp_path / "etc"
+    subprocess.run([sys.executable, "-m", "controller.cli", "init", str(service), "--service"],
+                   check=True, capture_output=True, env=dabyl_env(), timeout=60)
+    text = (service / "config.toml").read_text()
+    assert 'journal = "/var/lib/dabyl/journal.sqlite"' in text
+    assert 'socket = "/run/dabyl/dabyl.sock"' in text and 'group = "dabyl-operators"' in text
+
+
+def test_backup_of_a_running_site_verifies(site, tmp_path):
+    serve = Serve(site)
+    try:
+        act = dabyl(site, "trigger", "fire", "--drill").stdout.strip()
+        assert dabyl(site, "clear", act).returncode == 0
+        out = tmp_path / "backup"
+        result = dabyl(site, "backup", str(out))  # while the controller writes
+        assert result.returncode == 0, result.stderr
+    finally:
+        serve.stop()
+    verify = dabyl(site, "journal", "verify", str(out / "journal.sqlite"))
+    assert verify.returncode == 0 and "verified" in verify.stdout, verify.stdout
+    assert (out / "config.toml").read_bytes() == site.read_bytes()
+    assert (out / "scenarios" / "fire.toml").exists()
+    copy = sqlite3.connect(out / "journal.sqlite")
+    assert copy.execute("SELECT count(*) FROM events WHERE activation = ?",
+                        (act,)).fetchone()[0] > 2
+    copy.close()
