@@ -560,14 +560,40 @@ def cmd_voices(args: argparse.Namespace) -> int:
     from controller.announcer import site_voices
 
     config = _config(args)
+    if getattr(args, "voices_command", None) == "install":
+        return _install_voices(args, config)
     voices_dir = config.voices_dir
     for lang, choice in site_voices(config).items():
         print(f"{lang}: {choice.description}")
         for note in choice.notes:
             print(f"  note: {note}")
-        names = " ".join(RECOMMENDED_PIPER[lang][:1])
-        print(f"  recommended: python -m piper.download_voices {names} --data-dir {voices_dir}")
+        print(f"  recommended: dabyl voices install {RECOMMENDED_PIPER[lang][0]} "
+              f"(or --from a folder with {RECOMMENDED_PIPER[lang][0]}.onnx and "
+              f".onnx.json), into {voices_dir}")
     return EXIT_OK
+
+
+def _install_voices(args: argparse.Namespace, config: Config) -> int:
+    from audio.tts import RECOMMENDED_PIPER
+    from controller import voices
+
+    if bool(args.name) == bool(args.source):
+        raise ConfigurationError(["voices install: name a voice or give --from DIR|FILE"])
+    if args.source:
+        installed = voices.install_from(Path(args.source), config.voices_dir)
+    else:
+        catalog = args.catalog or voices.CATALOG
+        installed = [voices.install_from_catalog(args.name, config.voices_dir, catalog)]
+    for model in installed:
+        name = model.name.removesuffix(".onnx")
+        lang = voices.language_of(name)
+        print(f"installed {model} (it loads and speaks)")
+        if lang in config.site.languages and config.audio.voices.get(lang) == "auto" \
+                and name not in RECOMMENDED_PIPER.get(lang, []):
+            print(f"  to use it: [audio] voices.{lang} = \"piper:{model.name}\"")
+    if args.no_render:
+        return EXIT_OK
+    return cmd_render(args)
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
@@ -704,7 +730,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle", type=float, default=10.0, help="seconds of idle measurement")
     p.add_argument("--only", default="", help="comma-separated suites to run (default: all)")
     p.set_defaults(func=cmd_bench)
-    sub.add_parser("voices", help="which voices are installed and used").set_defaults(func=cmd_voices)
+    p = sub.add_parser("voices", help="which voices are installed and used; install one")
+    vsub = p.add_subparsers(dest="voices_command")
+    vin = vsub.add_parser("install", parents=[common],
+                          help="install a Piper voice from the catalog or a folder, then render")
+    vin.add_argument("name", nargs="?", help="a voice of the catalog, e.g. kk_KZ-issai-high")
+    vin.add_argument("--from", dest="source", default=None,
+                     help="a folder or .onnx file (a USB stick) instead of a download")
+    vin.add_argument("--catalog", default=None, help="voices.json of the voices catalog")
+    vin.add_argument("--no-render", action="store_true")
+    p.set_defaults(func=cmd_voices)
 
     p = sub.add_parser("journal", help="read and verify the journal")
     jsub = p.add_subparsers(dest="journal_command", required=True)

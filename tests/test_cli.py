@@ -257,7 +257,7 @@ def test_briefing_drill_record_and_documents_from_the_command_line(cli_site, tmp
 def test_voices_and_render(cli_site):
     voices = dabyl(cli_site, "voices")
     assert voices.returncode == 0
-    assert "kk: espeak-ng" in voices.stdout and "download_voices kk_KZ-issai-high" in voices.stdout
+    assert "kk: espeak-ng" in voices.stdout and "voices install kk_KZ-issai-high" in voices.stdout
     render = dabyl(cli_site, "render")
     assert render.returncode == 0, render.stderr
     assert "already cached" in render.stdout

@@ -574,3 +574,89 @@ def test_backup_of_a_running_site_verifies(site, tmp_path):
     assert copy.execute("SELECT count(*) FROM events WHERE activation = ?",
                         (act,)).fetchone()[0] > 2
     copy.close()
+
+
+# -- voices for offline sites ----------------------------------------------------------
+
+class VoiceServer:
+    """A local voices catalog: Piper's voices.json format, files in its folder layout."""
+
+    def __init__(self, root: Path) -> None:
+        import functools
+        import http.server
+
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+        handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/voices.json"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _catalog(root: Path, name: str, model: Path, corrupt: bool = False) -> None:
+    import hashlib
+
+    family, rest = name.split("_", 1)
+    region, voice, quality = rest.split("-", 2)
+    folder = root / family / f"{family}_{region}" / voice / quality
+    folder.mkdir(parents=True)
+    files = {}
+    for suffix in (".onnx", ".onnx.json"):
+        data = Path(f"{model}{suffix[5:]}").read_bytes()
+        (folder / f"{name}{suffix}").write_bytes(data + (b"x" if corrupt else b""))
+        files[f"{family}/{family}_{region}/{voice}/{quality}/{name}{suffix}"] = {
+            "size_bytes": len(data), "md5_digest": hashlib.md5(data).hexdigest()}
+    catalog = {name: {
+        "key": name, "name": voice, "quality": quality, "num_speakers": 1,
+        "speaker_id_map": {}, "aliases": [], "files": files,
+        "language": {"code": f"{family}_{region}", "family": family, "region": region,
+                     "name_native": "Қазақша", "name_english": "Kazakh",
+                     "country_english": "Kazakhstan"}}}
+    (root / "voices.json").write_text(json.dumps(catalog))
+
+
+def test_a_voice_from_the_catalog_and_from_a_stick(tmp_path, audio_cache):
+    from tests.tiny_voice import build
+
+    made = tmp_path / "made"
+    made.mkdir()
+    kk = build(made / "kk_KZ-issai-high.onnx", "kk")
+
+    def quick(cfg):  # one short scenario keeps the render after install short
+        cfg["site"]["languages"] = ["kk"]
+        cfg["audio"]["cache_dir"] = str(tmp_path / "site" / "cache")
+
+    (tmp_path / "site").mkdir()
+    config = make_site(tmp_path / "site", audio_cache, change=quick)
+    bad_root, good_root = tmp_path / "bad", tmp_path / "good"
+    _catalog(bad_root, "kk_KZ-issai-high", kk, corrupt=True)
+    _catalog(good_root, "kk_KZ-issai-high", kk)
+    bad, good = VoiceServer(bad_root), VoiceServer(good_root)
+    try:
+        refused = dabyl(config, "voices", "install", "kk_KZ-issai-high", "--catalog", bad.url)
+        assert refused.returncode == 1 and "nothing installed" in refused.stderr
+        assert not list((tmp_path / "site" / "voices").glob("*.onnx")), "nothing half-installed"
+        result = dabyl(config, "voices", "install", "kk_KZ-issai-high", "--catalog", good.url,
+                       "--no-render")
+        assert result.returncode == 0, result.stderr
+    finally:
+        bad.close()
+        good.close()
+    listing = dabyl(config, "voices")
+    assert "kk: piper:kk_KZ-issai-high.onnx" in listing.stdout, listing.stdout
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    build(stick / "kk_KZ-iseke-x_low.onnx", "kk")
+    (stick / "broken.onnx").write_bytes(b"not a voice")
+    (stick / "broken.onnx.json").write_text("{}")
+    refused = dabyl(config, "voices", "install", "--from", str(stick))
+    assert refused.returncode == 1 and "broken.onnx" in refused.stderr
+    (stick / "broken.onnx").unlink()
+    installed = dabyl(config, "voices", "install", "--from", str(stick), timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    assert "kk_KZ-iseke-x_low.onnx (it loads and speaks)" in installed.stdout
+    assert "rendered" in installed.stdout
