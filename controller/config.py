@@ -30,6 +30,8 @@ class Site(Strict):
     timezone: str = "Asia/Almaty"
     languages: list[Language] = Field(default=["kk", "ru"], min_length=1)
     ui_language: Literal["kk", "ru", "en"] = "kk"
+    # The clock must be synchronised (NTP): a fault while the kernel says it is not.
+    clock_sync: bool = True
 
     @field_validator("timezone")
     @classmethod

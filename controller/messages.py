@@ -95,6 +95,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "не удаётся сохранить исправную копию файлов объекта: {error}",
         "kk": "нысан файлдарының дұрыс көшірмесін сақтау мүмкін емес: {error}",
     },
+    "clock_unsynchronised": {
+        "en": "the clock is not synchronised: journal times cannot be trusted; check NTP",
+        "ru": "часы не синхронизированы: времени в журнале нельзя доверять; проверьте NTP",
+        "kk": "сағат синхрондалмаған: журналдағы уақытқа сенуге болмайды; NTP-ны тексеріңіз",
+    },
     "resume_failed": {
         "en": "cannot resume {activation}: {error}",
         "ru": "не удалось возобновить {activation}: {error}",

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from controller import api
+from controller import api, clock
 from controller import journal as journal_mod
 from controller.announcer import Announcer
 from controller.config import Config, load_config
@@ -116,6 +116,23 @@ class Controller:
         self._spawn(self._prerender(), "prerender")
         self._spawn(self._watch_files(), "watch-files")
         self._spawn(self._service(), "service")
+        self._spawn(self._watch_clock(), "watch-clock")
+
+    async def _watch_clock(self) -> None:
+        """A fault while the clock is not synchronised; every jump of it journaled."""
+        watch = clock.ClockWatch()
+        while True:
+            if self.config.site.clock_sync:
+                synced = await asyncio.to_thread(clock.synchronised)
+                if synced is False:
+                    self.faults.raise_("clock", "clock_unsynchronised")
+                elif synced:
+                    self.faults.clear("clock", "the clock is synchronised")
+            delta = watch.jumped()
+            if delta is not None:
+                self.bus.publish("clock_jump", delta_s=round(delta, 3),
+                                 live={"at_mono": time.monotonic()})
+            await asyncio.sleep(1.0)
 
     def healthy(self) -> list[str]:
         """What of the alarm path is not running: the audio loop, each device's

@@ -113,6 +113,9 @@ def init_site(directory: Path, service: bool = False,
         text = re.sub(rf'^{key} = "[^"]*"$', f'{key} = "{value}"', text, flags=re.M)
     if service:
         text = text.replace("[control]\n", f'[control]\n# Its members may use `dabyl` and the console.\ngroup = "{group}"\n')
+    text = re.sub(r"^# A demo runs anywhere.*\nclock_sync = false\n",
+                  "# A fault while the clock is not synchronised (NTP): timestamps are evidence.\n"
+                  "clock_sync = true\n", text, flags=re.M)
     text = text.replace("\n[outputs]\n", "\n" + DRIVER_EXAMPLES + "\n[outputs]\n", 1)
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copytree(scenarios, directory / "scenarios", dirs_exist_ok=False)

@@ -417,7 +417,7 @@ class EventStream:
 
     def __init__(self, path: Path) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(15)
+        self.sock.settimeout(30)
         self.sock.connect(str(path))
         self.sock.sendall(b'{"op": "subscribe"}\n')
         self.file = self.sock.makefile("rb")
@@ -660,3 +660,56 @@ def test_a_voice_from_the_catalog_and_from_a_stick(tmp_path, audio_cache):
     assert installed.returncode == 0, installed.stderr
     assert "kk_KZ-iseke-x_low.onnx (it loads and speaks)" in installed.stdout
     assert "rendered" in installed.stdout
+
+
+# -- clock trust -------------------------------------------------------------------------
+
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+@pytest.mark.skipif(not FAKETIME.exists(), reason="libfaketime (Debian: faketime) is missing")
+def test_a_jump_of_the_clock_is_journaled(site, tmp_path):
+    """One process's clock is moved (libfaketime), never the machine's."""
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(120)
+    env = dict(dabyl_env(), LD_PRELOAD=str(FAKETIME), FAKETIME_TIMESTAMP_FILE=str(offset),
+               FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1",
+               NOTIFY_SOCKET=str(tmp_path / "notify"))
+    with (tmp_path / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "controller.cli", "--config", str(site), "serve"],
+            stdout=log, stderr=log, env=env)
+    try:
+        while b"READY=1" not in notify.recv(4096):
+            pass
+        events = EventStream(tmp_path / "dabyl.sock")
+        offset.write_text("+3600\n")  # an hour forward, as a hand-set clock might
+        jump = events.wait("clock_jump")
+        assert 3590 <= jump["delta_s"] <= 3610
+        events.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        notify.close()
+    assert _rows(site, "clock_jump") == 1
+
+
+def test_an_unsynchronised_clock_is_a_fault_where_the_kernel_tells(site):
+    from controller.clock import synchronised
+
+    def strict(cfg):
+        cfg["site"]["clock_sync"] = True
+
+    config = make_site(site.parent, site.parent, change=strict)
+    serve = Serve(config)
+    try:
+        state = synchronised()
+        faults = {f["key"]: f for f in _status(config)["faults"]}
+        if state is None:
+            pytest.skip("this system cannot tell whether its clock is synchronised")
+        assert ("clock" in faults) == (not state), faults
+    finally:
+        serve.stop()
