@@ -697,13 +697,13 @@ def test_a_jump_of_the_clock_is_journaled(site, tmp_path):
     assert _rows(site, "clock_jump") == 1
 
 
-def test_an_unsynchronised_clock_is_a_fault_where_the_kernel_tells(site):
+def test_an_unsynchronised_clock_is_a_fault_where_the_kernel_tells(tmp_path, audio_cache):
     from controller.clock import synchronised
 
     def strict(cfg):
         cfg["site"]["clock_sync"] = True
 
-    config = make_site(site.parent, site.parent, change=strict)
+    config = make_site(tmp_path, audio_cache, change=strict)
     serve = Serve(config)
     try:
         state = synchronised()
