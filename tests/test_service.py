@@ -9,7 +9,6 @@ import contextlib
 import io
 import json
 import os
-import select
 import shutil
 import signal
 import socket
@@ -122,28 +121,37 @@ def _second_controller(site: Path) -> None:
 
 # -- issue 12, case 6: the control socket ---------------------------------------------
 
-def _as_nobody(action, stop_fd: int | None = None) -> tuple[int, str]:
-    """Run `action()` in a forked child as user and group nobody; returns its exit code
-    and what it wrote to stderr."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 99
-        try:
-            sys.stderr = os.fdopen(write_end, "w", buffering=1)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            code = action()
-        except BaseException as exc:  # noqa: BLE001 - anything is a failure code
-            print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        sys.stderr.flush()
-        os._exit(code)
-    os.close(write_end)
-    _, status = os.waitpid(pid, 0)
-    message = os.read(read_end, 65536).decode()
-    os.close(read_end)
-    return os.waitstatus_to_exitcode(status), message
+# Another user's program: the system's Python, which user nobody may run (this test's
+# interpreter may live under /root), started by subprocess as nobody (no fork from a
+# threaded test process).
+NOBODY_PYTHON = Path("/usr/bin/python3")
+PING = """
+import socket, sys, select
+def ping(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(path)
+        s.sendall(b'{"op": "ping"}\\n')
+        return b'"pong"' in s.recv(4096)
+    except OSError:
+        return False
+    finally:
+        s.close()
+"""
+ONCE = PING + "sys.exit(0 if ping(sys.argv[1]) else 1)"
+# Knock until stdin closes; an answer means the door was open.
+SPIN = PING + """
+while not select.select([sys.stdin], [], [], 0)[0]:
+    if ping(sys.argv[1]):
+        sys.exit(1)
+sys.exit(0)
+"""
+
+
+def _as_nobody(script: str, sock: Path, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([str(NOBODY_PYTHON), "-c", script, str(sock)], user=65534,
+                            group=65534, extra_groups=[], cwd="/", **kwargs)
 
 
 def _ping(path: Path) -> bool:
@@ -160,7 +168,12 @@ def _ping(path: Path) -> bool:
         s.close()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+AS_ANOTHER_USER = pytest.mark.skipif(
+    os.geteuid() != 0 or not NOBODY_PYTHON.exists(),
+    reason="needs root and the system's Python to act as another user")
+
+
+@AS_ANOTHER_USER
 def test_under_umask_000_no_other_user_ever_reaches_the_socket(audio_cache):
     base = Path(tempfile.mkdtemp(prefix="dabyl-umask-"))
     os.chmod(base, 0o755)  # a site folder others may look into
@@ -171,30 +184,17 @@ def test_under_umask_000_no_other_user_ever_reaches_the_socket(audio_cache):
 
     config = make_site(base, audio_cache, change=change)
     os.chmod(config, 0o644)
-    stop_read, stop_write = os.pipe()
-
-    def spin() -> int:
-        # Knock on the socket until told to stop: an answer means the door was open.
-        os.close(stop_write)
-        while not select.select([stop_read], [], [], 0)[0]:
-            if _ping(sock):
-                return 1
-        return 0
-
-    spinner = threading.Thread(target=lambda: results.append(_as_nobody(spin)))
-    results: list[tuple[int, str]] = []
-    spinner.start()
+    spinner = _as_nobody(SPIN, sock, stdin=subprocess.PIPE)
     serve = Serve(config, umask=0)
     try:
         assert _ping(sock), "the controller answers its own operators"
-        os.close(stop_write)
-        spinner.join(30)
-        assert results and results[0][0] == 0, f"another user got an answer: {results}"
+        assert spinner.stdin is not None
+        spinner.stdin.close()
+        assert spinner.wait(30) == 0, "another user got an answer while the controller started"
         assert stat.S_IMODE(sock.parent.stat().st_mode) & 0o007 == 0, \
             oct(sock.parent.stat().st_mode)
         assert stat.S_IMODE(sock.stat().st_mode) & 0o007 == 0
-        code, _ = _as_nobody(lambda: int(not _ping(sock)))
-        assert code == 1
+        assert _as_nobody(ONCE, sock).wait(30) == 1, "another user gets no answer"
         for name in ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite.head"):
             path = base / name
             if path.exists():
@@ -202,12 +202,13 @@ def test_under_umask_000_no_other_user_ever_reaches_the_socket(audio_cache):
                     f"{name}: {oct(path.stat().st_mode)}"
         assert (base / "journal.sqlite").exists()
     finally:
+        if spinner.poll() is None:
+            spinner.kill()
         serve.stop()
-        os.close(stop_read)
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+@AS_ANOTHER_USER
 def test_the_operators_group_reaches_the_socket(audio_cache, tmp_path):
     import grp
 
@@ -223,8 +224,7 @@ def test_the_operators_group_reaches_the_socket(audio_cache, tmp_path):
     try:
         sock = base / "run" / "dabyl.sock"
         assert sock.stat().st_gid == 65534 and sock.parent.stat().st_gid == 65534
-        code, message = _as_nobody(lambda: int(not _ping(sock)))
-        assert code == 0, message
+        assert _as_nobody(ONCE, sock).wait(30) == 0, "a member of the group is answered"
     finally:
         serve.stop()
         shutil.rmtree(base, ignore_errors=True)
