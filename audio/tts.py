@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import hashlib
 import re
 import threading
 from dataclasses import dataclass
@@ -296,10 +297,13 @@ class PiperEngine(SpeechEngine):
         self._config = SynthesisConfig(speaker_id=self.speaker, normalize_audio=False)
         self._lock = threading.Lock()
 
+        self._digest = _content_digest(self.model, Path(f"{self.model}.json"))
+
     @property
     def id(self) -> str:
-        stat = self.model.stat()
-        return f"piper:{self.model.name}:{stat.st_size}:{int(stat.st_mtime)}:{self.speaker}"
+        # The voice's content, not its date: a voice copied to another machine (or
+        # touched) keeps every rendered announcement.
+        return f"piper:{self.model.name}:{self._digest}:{self.speaker}"
 
     def phonemes(self, text: str) -> str:
         # Piper's own phonemiser (its bundled espeak-ng honours U+0301 stress marks).
@@ -316,6 +320,16 @@ class PiperEngine(SpeechEngine):
         if not chunks:
             return np.zeros(0, dtype=np.int16), rate
         return np.concatenate(chunks).astype(np.int16), rate
+
+
+def _content_digest(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        if path.is_file():
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 @dataclass

@@ -51,6 +51,10 @@ def _local_time(ts: str, tz: str) -> str:
 def _run_controller(args: argparse.Namespace, attach_ui: bool) -> int:
     from controller.runtime import Controller
 
+    # Whatever the controller creates (journal, head, spill, WAV files, cache) is for
+    # it and its operators' group only, whatever umask it was started with.
+    os.umask(os.umask(0o027) | 0o027)
+
     controller = Controller.from_path(args.config)
     _setup_logging(controller.config, to_file=attach_ui and sys.stdout.isatty())
 
@@ -218,6 +222,50 @@ def cmd_ack(args: argparse.Namespace) -> int:
         reply = client.request("ack", fault=args.fault)
     print(f"acknowledged: {args.fault}")
     return _durable(reply)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from controller.siteinit import init_site
+
+    config = init_site(Path(args.directory), service=args.service, group=args.group)
+    print(f"wrote {config} and {config.parent / 'scenarios'}")
+    print(f"next: dabyl check --config {config}")
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from controller.backup import backup
+
+    config = _config(args)
+    for line in backup(config, Path(args.out)):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from controller.systemd import unit_text
+
+    config = Path(args.config or "/etc/dabyl/config.toml").absolute()
+    unit_dir = Path(args.unit_dir)
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    unit = unit_dir / "dabyl.service"
+    unit.write_text(unit_text(config, args.user, args.group))
+    print(f"wrote {unit}")
+    print("then, as root (README, \"Running as a service\"):")
+    print(f"  useradd --system --user-group --home-dir /var/lib/dabyl --shell /usr/sbin/nologin "
+          f"{args.user}")
+    print(f"  groupadd --system {args.group}    # and: usermod -aG {args.group} OPERATOR")
+    print(f"  dabyl init {config.parent} --service    # unless the site is there already")
+    print("  systemctl daemon-reload && systemctl enable --now dabyl")
+    return EXIT_OK
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        reply = client.request("reload")
+    print(f"reloaded: {reply['scenarios']} scenarios; "
+          f"{reply['open_activations']} open activation(s) go on")
+    return EXIT_OK
 
 
 def cmd_press(args: argparse.Namespace) -> int:
@@ -453,8 +501,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 # -- offline tools ---------------------------------------------------------------------
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _config(args)
-    library = load_library(config.scenarios_dir, config)
+    from controller.sitecheck import load_site
+
+    # The same validation `serve` makes before it touches anything.
+    config, library = load_site(args.config)
     print(f"config: {args.config or default_config_path()}: ok")
     print(f"scenarios: {len(library.scenarios)} loaded from {config.scenarios_dir}")
     problems = 0
@@ -522,7 +572,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     library = load_library(config.scenarios_dir, config)
     announcer = offline_announcer(config, library)
     for lang, voice in announcer.voices.items():
-        print(f"voice {lang}: {voice.description}", file=sys.stderr if args.report else sys.stdout)
+        print(f"voice {lang}: {voice.description}", file=sys.stderr if getattr(args, "report", False) else sys.stdout)
     total = len(announcer.all_requests())
 
     def progress(i: int, n: int) -> None:
@@ -532,8 +582,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     if count:
         print(file=sys.stderr)
     print(f"rendered {count} new, {total - count} already cached, in "
-          f"{config.path(config.audio.cache_dir)}", file=sys.stderr if args.report else sys.stdout)
-    if not args.report:
+          f"{config.path(config.audio.cache_dir)}", file=sys.stderr if getattr(args, "report", False) else sys.stdout)
+    if not getattr(args, "report", False):
         return EXIT_OK
     timings = measure(announcer)
     print(markdown(timings, {lang: v.description for lang, v in announcer.voices.items()}), end="")
@@ -548,13 +598,16 @@ def cmd_voices(args: argparse.Namespace) -> int:
     from controller.announcer import site_voices
 
     config = _config(args)
+    if getattr(args, "voices_command", None) == "install":
+        return _install_voices(args, config)
     voices_dir = config.voices_dir
     for lang, choice in site_voices(config).items():
         print(f"{lang}: {choice.description}")
         for note in choice.notes:
             print(f"  note: {note}")
-        names = " ".join(RECOMMENDED_PIPER[lang][:1])
-        print(f"  recommended: python -m piper.download_voices {names} --data-dir {voices_dir}")
+        print(f"  recommended: dabyl voices install {RECOMMENDED_PIPER[lang][0]} "
+              f"(or --from a folder with {RECOMMENDED_PIPER[lang][0]}.onnx and "
+              f".onnx.json), into {voices_dir}")
     return EXIT_OK
 
 
@@ -592,6 +645,29 @@ def _print_verdict(path: Path, verdict) -> int:
     return EXIT_OK if verdict.ok else EXIT_FAILED
 
 
+def _install_voices(args: argparse.Namespace, config: Config) -> int:
+    from audio.tts import RECOMMENDED_PIPER
+    from controller import voices
+
+    if bool(args.name) == bool(args.source):
+        raise ConfigurationError(["voices install: name a voice or give --from DIR|FILE"])
+    if args.source:
+        installed = voices.install_from(Path(args.source), config.voices_dir)
+    else:
+        catalog = args.catalog or voices.CATALOG
+        installed = [voices.install_from_catalog(args.name, config.voices_dir, catalog)]
+    for model in installed:
+        name = model.name.removesuffix(".onnx")
+        lang = voices.language_of(name)
+        print(f"installed {model} (it loads and speaks)")
+        if lang in config.site.languages and config.audio.voices.get(lang) == "auto" \
+                and name not in RECOMMENDED_PIPER.get(lang, []):
+            print(f"  to use it: [audio] voices.{lang} = \"piper:{model.name}\"")
+    if args.no_render:
+        return EXIT_OK
+    return cmd_render(args)
+
+
 def cmd_journal(args: argparse.Namespace) -> int:
     from controller import journal as j
     from controller.journal import signing
@@ -600,11 +676,18 @@ def cmd_journal(args: argparse.Namespace) -> int:
     path = _journal_path(config)
     tz = config.site.timezone
     if args.journal_command == "verify":
+        target = Path(args.file) if args.file else path
         try:
-            keys, witness = _verify_keys(args, config)
+            if args.file:
+                # A copy (a backup): the public key beside it, or the one given; the
+                # site key's record of its last row says nothing about a copy.
+                keys = [signing.load_public(Path(f)) for f in args.public_key] or None
+                witness = None
+            else:
+                keys, witness = _verify_keys(args, config)
         except signing.KeyError_ as exc:
             raise DabylError(str(exc)) from None
-        return _print_verdict(path, j.verify(path, keys, _anchor(args.anchor), witness))
+        return _print_verdict(target, j.verify(target, keys, _anchor(args.anchor), witness))
     if args.journal_command == "key":
         key_path = config.path(config.control.key)
         stored = j.public_key_path(path)
@@ -745,6 +828,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_press)
 
     sub.add_parser("check", help="validate config, scenarios, voices, devices").set_defaults(func=cmd_check)
+    p = sub.add_parser("init", help="create a site folder: config, scenarios, paths")
+    p.add_argument("directory")
+    p.add_argument("--service", action="store_true",
+                   help="paths of a service: /var/lib/dabyl, /run/dabyl, the operators' group")
+    p.add_argument("--group", default="dabyl-operators")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("backup", help="a consistent copy of journal, config and scenarios")
+    p.add_argument("out", help="a new directory")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("service", help="run dabyl as a systemd service")
+    svc = p.add_subparsers(dest="service_command", required=True)
+    inst = svc.add_parser("install", parents=[common], help="write the systemd unit")
+    inst.add_argument("--unit-dir", default="/etc/systemd/system")
+    inst.add_argument("--user", default="dabyl", help="the service's own user")
+    inst.add_argument("--group", default="dabyl-operators",
+                      help="the operators' group (as [control] group in the config)")
+    p.set_defaults(func=cmd_service)
+    sub.add_parser("reload", help="apply edited config and scenarios to the running controller"
+                   ).set_defaults(func=cmd_reload)
     sub.add_parser("selftest", help="check every output, input and the audio path, silently"
                    ).set_defaults(func=cmd_selftest)
     sub.add_parser("simulate", help="run the config's simulated devices on their own"
@@ -759,7 +861,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle", type=float, default=10.0, help="seconds of idle measurement")
     p.add_argument("--only", default="", help="comma-separated suites to run (default: all)")
     p.set_defaults(func=cmd_bench)
-    sub.add_parser("voices", help="which voices are installed and used").set_defaults(func=cmd_voices)
+    p = sub.add_parser("voices", help="which voices are installed and used; install one")
+    vsub = p.add_subparsers(dest="voices_command")
+    vin = vsub.add_parser("install", parents=[common],
+                          help="install a Piper voice from the catalog or a folder, then render")
+    vin.add_argument("name", nargs="?", help="a voice of the catalog, e.g. kk_KZ-issai-high")
+    vin.add_argument("--from", dest="source", default=None,
+                     help="a folder or .onnx file (a USB stick) instead of a download")
+    vin.add_argument("--catalog", default=None, help="voices.json of the voices catalog")
+    vin.add_argument("--no-render", action="store_true")
+    p.set_defaults(func=cmd_voices)
 
     p = sub.add_parser("journal", help="read and verify the journal")
     jsub = p.add_subparsers(dest="journal_command", required=True)
@@ -772,6 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("activation")
     v = jsub.add_parser("verify", parents=[common],
                         help="chain, signatures and head of every segment")
+    v.add_argument("file", nargs="?", help="a journal file (a backup); default: the site's")
     v.add_argument("--public-key", action="append", default=[], metavar="FILE",
                    help="check with this public key (a copied journal on another machine)")
     v.add_argument("--anchor", default=None, metavar="SEQ:HASH",

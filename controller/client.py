@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import json
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from controller.errors import ConnectionFailed, OperationFailed, TimedOut
+
+# A controller that is busy (its listen queue full, its connections at their cap) or
+# just restarting refuses for a moment; the operator's command tries again for this long.
+RETRY_FOR = 2.0
+_REFUSED = (errno.ECONNREFUSED, errno.EAGAIN)
+
+
+class _Busy(Exception):
+    """The controller let this connection go before acting on it; ask again."""
 
 
 def _check(reply: dict[str, Any]) -> dict[str, Any]:
@@ -30,20 +41,34 @@ class Client:
         self._ids = itertools.count(1)
 
     def __enter__(self) -> Client:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(str(self.path))
-        except FileNotFoundError:
-            raise ConnectionFailed(
-                f"no controller is running (no socket at {self.path}); start `dabyl serve`"
-            ) from None
-        except PermissionError:
-            raise ConnectionFailed(f"permission denied on {self.path}") from None
-        except OSError as exc:
-            raise ConnectionFailed(f"cannot reach the controller at {self.path}: {exc}") from None
-        self._sock = sock
+        self._connect(time.monotonic() + RETRY_FOR)
         return self
+
+    def _connect(self, deadline: float) -> None:
+        delay = 0.01
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(str(self.path))
+                break
+            except FileNotFoundError:
+                sock.close()
+                raise ConnectionFailed(
+                    f"no controller is running (no socket at {self.path}); start `dabyl serve`"
+                ) from None
+            except PermissionError:
+                sock.close()
+                raise ConnectionFailed(f"permission denied on {self.path}") from None
+            except OSError as exc:
+                sock.close()
+                if exc.errno not in _REFUSED or time.monotonic() + delay > deadline:
+                    raise ConnectionFailed(
+                        f"cannot reach the controller at {self.path}: {exc}") from None
+            time.sleep(delay)  # the controller is busy: give it a moment, then again
+            delay = min(delay * 2, 0.2)
+        self._sock = sock
+        self._buf = b""
 
     def __exit__(self, *exc: object) -> None:
         if self._sock is not None:
@@ -51,6 +76,17 @@ class Client:
             self._sock = None
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + RETRY_FOR
+        while True:
+            try:
+                return self._request(op, fields)
+            except _Busy:
+                if time.monotonic() > deadline:
+                    raise ConnectionFailed("the controller is too busy to answer") from None
+                self.__exit__()
+                self._connect(deadline)
+
+    def _request(self, op: str, fields: dict[str, Any]) -> dict[str, Any]:
         assert self._sock is not None
         rid = next(self._ids)
         line = json.dumps({"id": rid, "op": op, **fields}, ensure_ascii=False) + "\n"
@@ -60,6 +96,8 @@ class Client:
                 reply = self._read()
                 if "event" in reply:
                     continue
+                if reply.get("retry") is True:
+                    raise _Busy
                 if reply.get("id") in (rid, None):
                     return _check(reply)
         except TimeoutError:

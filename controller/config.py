@@ -30,6 +30,8 @@ class Site(Strict):
     timezone: str = "Asia/Almaty"
     languages: list[Language] = Field(default=["kk", "ru"], min_length=1)
     ui_language: Literal["kk", "ru", "en"] = "kk"
+    # The clock must be synchronised (NTP): a fault while the kernel says it is not.
+    clock_sync: bool = True
 
     @field_validator("timezone")
     @classmethod
@@ -64,6 +66,14 @@ class Device(Strict):
     poll_share: float = Field(default=0.25, gt=0, le=1)
     # modbus-analog: read input registers (FC04) or holding registers (FC03).
     registers: Literal["input", "holding"] = "input"
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        # A name or an address (IPv6 too); anything else breaks the driver at start.
+        if not value or not all(ch.isascii() and (ch.isalnum() or ch in ".-_:") for ch in value):
+            raise ValueError("host must be a host name or an IP address")
+        return value
 
     @field_validator("port")
     @classmethod
@@ -191,14 +201,20 @@ class ScheduleEntry(Strict):
 
 
 class Control(Strict):
-    socket: str = ".dabyl/dabyl.sock"
-    journal: str = ".dabyl/journal.sqlite"
+    socket: str = Field(default=".dabyl/dabyl.sock", min_length=1)
+    journal: str = Field(default=".dabyl/journal.sqlite", min_length=1)
     # The journal's signing key: outside the journal's directory, so whoever can write
     # the journal files cannot sign them (created at first start, mode 0600).
     key: str = ".dabyl-key/journal.key"
     # The journal goes on in a new segment when the live one reaches this size (and at
     # the turn of each year); a start reads only the live segment.
     journal_segment_mb: float = Field(default=16.0, ge=0.01, le=4096)
+    # The operators' group: its members may use the control socket (and read the journal).
+    group: str | None = Field(default=None, min_length=1, max_length=32)
+    # Connections at once; at the cap the one idle longest makes room.
+    max_clients: int = Field(default=64, ge=4, le=1024)
+    # Seconds a client may take to finish a request line it has begun.
+    line_timeout: float = Field(default=5.0, gt=0, le=60)
 
 
 class CodePhrase(Strict):
@@ -272,8 +288,15 @@ class Config(Strict):
         return next(d for d in self.devices if d.id == device_id)
 
 
+SERVICE_CONFIG = Path("/etc/dabyl/config.toml")
+
+
 def default_config_path() -> Path:
-    return Path(os.environ.get("DABYL_CONFIG", "config.toml"))
+    """$DABYL_CONFIG, else ./config.toml, else the service's /etc/dabyl/config.toml."""
+    if "DABYL_CONFIG" in os.environ:
+        return Path(os.environ["DABYL_CONFIG"])
+    here = Path("config.toml")
+    return SERVICE_CONFIG if not here.exists() and SERVICE_CONFIG.exists() else here
 
 
 def format_pydantic(source: str, error: ValidationError, prefix: tuple = ()) -> list[str]:
@@ -305,14 +328,19 @@ def read_toml(path: Path) -> dict:
         raise ConfigurationError([f"{path}: is a directory, not a file"]) from None
     except PermissionError:
         raise ConfigurationError([f"{path}: permission denied"]) from None
+    except OSError as exc:  # a symlink loop, an I/O error: the file cannot be read
+        raise ConfigurationError([f"{path}: cannot be read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigurationError([f"{path}: not UTF-8 text ({exc.reason})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError([f"{path}: TOML syntax error: {exc}"]) from None
 
 
-def load_config(path: Path | str | None = None) -> Config:
-    """Load and validate config.toml (both passes). Scenario checks live in `site`."""
+def load_config(path: Path | str | None = None, *, source: Path | None = None) -> Config:
+    """Load and validate config.toml (both passes). Scenario checks live in `site`.
+
+    `source` is the file this one is a copy of (the last good copy): its paths are
+    anchored where the original lives."""
     path = Path(path) if path is not None else default_config_path()
     data = read_toml(path)
     data.pop("base_dir", None)
@@ -321,8 +349,8 @@ def load_config(path: Path | str | None = None) -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigurationError(format_pydantic(str(path), exc)) from None
-    config = config.model_copy(update={"base_dir": path.resolve().parent,
-                                       "source": path.resolve()})
+    original = (source or path).resolve()
+    config = config.model_copy(update={"base_dir": original.parent, "source": original})
     problems = cross_check(config, str(path))
     if problems:
         raise ConfigurationError(problems)
@@ -475,6 +503,6 @@ def cross_check(config: Config, source: str) -> list[str]:
 
         try:
             cron_trigger(entry.cron, config.site.timezone)
-        except ValueError as exc:
+        except (ValueError, TypeError, KeyError) as exc:
             problems.append(f"{where}.cron: {exc}")
     return problems

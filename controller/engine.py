@@ -823,6 +823,18 @@ class Engine:
                         self.announcer.player.kill()
 
     # -- status -------------------------------------------------------------------------
+    def healthy(self) -> list[str]:
+        """What of the sound path is not running: a lane's loop, the watchdog, the
+        audio worker. Empty when all are alive (a stall is the watchdog's to mend)."""
+        problems = [f"the loop of audio lane {lane} has stopped" for lane in self.lanes
+                    if not self._tasks.alive(f"lane-{lane}")]
+        if not self._tasks.alive("audio-watchdog"):
+            problems.append("the audio watchdog has stopped")
+        player = self.announcer.player
+        if player is None or player.proc is None or player.proc.returncode is not None:
+            problems.append("the audio worker is not running")
+        return problems
+
     def busy(self) -> bool:
         """Something is playing or waiting to be played."""
         return any(lane.playing is not None or lane.notices for lane in self.lanes.values())

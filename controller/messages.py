@@ -237,6 +237,30 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "плановое действие «{entry}» не выполнено: {error}",
         "kk": "«{entry}» жоспарлы әрекеті орындалмады: {error}",
     },
+    "config_fallback": {
+        "en": "the site's files are invalid, so the controller runs on their last good copy: "
+              "{problems}",
+        "ru": "в файлах объекта ошибки, поэтому контроллер работает по последней исправной "
+              "копии: {problems}",
+        "kk": "нысан файлдарында қате бар, сондықтан контроллер олардың соңғы дұрыс "
+              "көшірмесімен жұмыс істейді: {problems}",
+    },
+    "config_invalid": {
+        "en": "the edited site files are invalid; the controller goes on as before: {problems}",
+        "ru": "в изменённых файлах объекта ошибки; контроллер работает по-прежнему: {problems}",
+        "kk": "өзгертілген нысан файлдарында қате бар; контроллер бұрынғыдай жұмыс істейді: "
+              "{problems}",
+    },
+    "config_not_saved": {
+        "en": "the last good copy of the site cannot be kept: {error}",
+        "ru": "не удаётся сохранить исправную копию файлов объекта: {error}",
+        "kk": "нысан файлдарының дұрыс көшірмесін сақтау мүмкін емес: {error}",
+    },
+    "clock_unsynchronised": {
+        "en": "the clock is not synchronised: journal times cannot be trusted; check NTP",
+        "ru": "часы не синхронизированы: времени в журнале нельзя доверять; проверьте NTP",
+        "kk": "сағат синхрондалмаған: журналдағы уақытқа сенуге болмайды; NTP-ны тексеріңіз",
+    },
     "resume_failed": {
         "en": "cannot resume {activation}: {error}",
         "ru": "не удалось возобновить {activation}: {error}",

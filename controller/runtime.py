@@ -10,27 +10,36 @@ was open), the control socket, and only then pre-rendering of whatever is missin
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from controller import api
+from controller import api, clock
 from controller import journal as journal_mod
 from controller.announcer import Announcer
 from controller.config import Config, load_config
 from controller.devices import DeviceManager
 from controller.engine import Engine
-from controller.errors import OperationFailed, RequestInvalid
+from controller.errors import ConfigurationError, OperationFailed, RequestInvalid
 from controller.events import EventBus
 from controller.faults import FaultBook
 from controller.journal import Journal, JournalReader, Row
-from controller.scenarios import Library, load_library
+from controller.scenarios import Library
 from controller.schedule import Schedule
+from controller.sitecheck import load_for_start, load_site, save_last_good
+from controller.sitelock import SiteLock
+from controller.systemd import Notifier
 from controller.tasks import TaskSet
 
 VERSION = "0.1.0"
+CONFIG_FAULT = "config"
+# Sections a reload cannot change under a running controller: they name hardware,
+# sound output and the socket; a restart applies them.
+RESTART_SECTIONS = ("devices", "outputs", "zones", "inputs", "audio", "control")
+WATCH_PERIOD = 1.0
 
 # Requests that change what the controller does or records: their reply waits until
 # their rows are durable (in the journal, or at least fsynced in the spill file).
@@ -44,6 +53,8 @@ class Controller:
         self.config = config
         self.library = library
         journal_path = config.path(config.control.journal)
+        # One controller per site: the lock sits beside the journal.
+        self.site_lock = SiteLock(journal_path)
         self.journal = Journal(journal_path, self._journal_fault,
                                key_path=config.path(config.control.key),
                                timezone=config.site.timezone,
@@ -54,7 +65,10 @@ class Controller:
         self.devices = DeviceManager(config, self.bus, self.faults)
         self.announcer = Announcer(config, library, self.bus, self.faults)
         self.engine = Engine(config, library, self.bus, self.faults, self.devices, self.announcer)
-        self.server = api.ControlServer(self, config.path(config.control.socket))
+        control = config.control
+        self.server = api.ControlServer(self, config.path(control.socket), group=control.group,
+                                        max_clients=control.max_clients,
+                                        line_timeout=control.line_timeout)
         self.schedule = Schedule(config, self._scheduled)
         self.threat_level = "normal"
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,11 +81,19 @@ class Controller:
         self._may_switch = may_switch(config, library)
         self._early_faults: list[tuple[str, str | None, dict[str, Any]]] = []
         self.journal_lost = 0
+        # Problems of the site's files when the controller runs on their last good copy.
+        self.config_problems: list[str] = []
+        self._files = _fingerprint(config.source)
+        self.notifier = Notifier()
 
     @classmethod
     def from_path(cls, path: Path | str | None) -> Controller:
-        config = load_config(path)
-        return cls(config, load_library(config.scenarios_dir, config))
+        """The controller of the site at `path`, on its last good copy if the files are
+        broken; ConfigurationError (every problem) when there is nothing to run."""
+        config, library, problems = load_for_start(path)
+        controller = cls(config, library)
+        controller.config_problems = problems
+        return controller
 
     def _journal_fault(self, key: str, code: str | None, params: dict[str, Any]) -> None:
         # Called from the journal's writer thread (and from open(), before the loop runs:
@@ -86,6 +108,9 @@ class Controller:
             loop.call_soon_threadsafe(self.faults.clear, key, "journal writes again")
 
     async def start(self) -> None:
+        # Before anything touches outputs, journal or socket: one controller per site.
+        self.site_lock.acquire()
+        _private(self.journal.path)
         recovered = self.journal.open()
         self._loop = asyncio.get_running_loop()
         for key, code, params in self._early_faults:
@@ -94,6 +119,10 @@ class Controller:
             else:
                 self.faults.clear(key)
         self._early_faults.clear()
+        if self.config_problems:
+            self.faults.raise_(CONFIG_FAULT, "config_fallback", problems=self.config_problems)
+        else:
+            self._keep_last_good(self.config)
         self.bus.publish("controller_started", version=VERSION, config=str(self.config.base_dir),
                          site=self.config.site.name)
         for warning in self.library.warnings:
@@ -112,6 +141,131 @@ class Controller:
         await self.server.start()
         self.ready.set()
         self._spawn(self._prerender(), "prerender")
+        self._spawn(self._watch_files(), "watch-files")
+        self._spawn(self._service(), "service")
+        self._spawn(self._watch_clock(), "watch-clock")
+
+    async def _watch_clock(self) -> None:
+        """A fault while the clock is not synchronised; every jump of it journaled."""
+        watch = clock.ClockWatch()
+        while True:
+            if self.config.site.clock_sync:
+                synced = await asyncio.to_thread(clock.synchronised)
+                if synced is False:
+                    self.faults.raise_("clock", "clock_unsynchronised")
+                elif synced:
+                    self.faults.clear("clock", "the clock is synchronised")
+            delta = watch.jumped()
+            if delta is not None:
+                self.bus.publish("clock_jump", delta_s=round(delta, 3),
+                                 live={"at_mono": time.monotonic()})
+            await asyncio.sleep(1.0)
+
+    def healthy(self) -> list[str]:
+        """What of the alarm path is not running: the audio loop, each device's
+        supervisor, the journal's writer. Empty when all are alive.
+
+        (Liveness of the tasks themselves; the supervisors' own checks of their effects
+        raise faults, which are not a reason to restart.)"""
+        problems = self.engine.healthy()
+        for device in self.devices.links:
+            if not self.devices._tasks.alive(f"supervise-{device}"):
+                problems.append(f"the supervisor of {device} has stopped")
+        writer = self.journal._thread
+        if writer is None or not writer.is_alive():
+            problems.append("the journal writer has stopped")
+        return problems
+
+    def _outputs_settled(self) -> bool:
+        """Every board holds the engine's wish, or is known to be lost (a fault)."""
+        return all(link.in_sync or link.online is False for link in self.devices.links.values())
+
+    async def _service(self) -> None:
+        """systemd: READY=1 when the site can broadcast, then the watchdog."""
+        notifier = self.notifier
+        if not notifier.enabled:
+            return
+        period = notifier.watchdog / 2 if notifier.watchdog else None
+        ready = False
+        last_ping = 0.0
+        while True:
+            if not ready and self.rendered.is_set() and self._outputs_settled():
+                ready = True
+                mode = self.engine.status().get("mode", "")
+                notifier.ready(f"{self.config.site.name}: {mode}, "
+                               f"{len(self.faults.active)} fault(s)")
+            now = time.monotonic()
+            if period is not None and now - last_ping >= period:
+                problems = self.healthy()
+                if problems:
+                    notifier.status("unhealthy: " + "; ".join(problems))
+                else:
+                    notifier.ping()
+                    last_ping = now
+            if ready and period is None:
+                return
+            # Until ready, look often (the start is what is waited for); then at the
+            # watchdog's pace.
+            await asyncio.sleep(0.05 if not ready else period or 0.05)
+
+    def _keep_last_good(self, config: Config) -> None:
+        try:
+            save_last_good(config)
+        except OSError as exc:
+            self.faults.raise_("config:copy", "config_not_saved", error=str(exc))
+        else:
+            self.faults.clear("config:copy")
+
+    async def _watch_files(self) -> None:
+        """Edits to config.toml and the scenarios are checked at once: an invalid edit
+        is a fault now, not a refused start later."""
+        while True:
+            await asyncio.sleep(WATCH_PERIOD)
+            files = await asyncio.to_thread(_fingerprint, self.config.source)
+            if files == self._files:
+                continue
+            self._files = files
+            try:
+                await asyncio.to_thread(load_site, self.config.source)
+            except ConfigurationError as exc:
+                self.faults.raise_(CONFIG_FAULT, "config_invalid", problems=exc.problems)
+                continue
+            current = self.faults.active.get(CONFIG_FAULT)
+            if current is not None and current.code == "config_invalid":
+                self.faults.clear(CONFIG_FAULT, "the site's files are valid again")
+            self.bus.publish("config_changed", valid=True, source=str(self.config.source))
+
+    async def reload(self, operator: str) -> dict[str, Any]:
+        """Apply edited files that pass every check, keeping every open activation (each
+        goes on with the scenario it started with)."""
+        try:
+            config, library = await asyncio.to_thread(load_site, self.config.source)
+        except ConfigurationError as exc:
+            self.faults.raise_(CONFIG_FAULT, "config_invalid", problems=exc.problems)
+            more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+            raise RequestInvalid(f"nothing reloaded: {exc.problems[0]}{more}") from None
+        restart = [name for name in RESTART_SECTIONS
+                   if getattr(config, name) != getattr(self.config, name)]
+        if config.site.languages != self.config.site.languages:
+            restart.append("site.languages")
+        if restart:
+            raise RequestInvalid(f"nothing reloaded: {', '.join(restart)} changed, and take "
+                                 "effect at a restart of the controller")
+        self.config, self.library = config, library
+        for part in (self.engine, self.announcer):
+            part.config, part.library = config, library
+        self.schedule.stop()
+        self.schedule = Schedule(config, self._scheduled)
+        self.schedule.start()
+        self.config_problems = []
+        self._files = await asyncio.to_thread(_fingerprint, config.source)
+        self.faults.clear(CONFIG_FAULT, f"reloaded by {operator}")
+        self._keep_last_good(config)
+        self.bus.publish("reloaded", by=operator, scenarios=len(library.scenarios))
+        self.rendered.clear()
+        self._spawn(self._prerender(), "prerender")
+        return {"reloaded": True, "scenarios": len(library.scenarios),
+                "open_activations": len(self.engine.activations)}
 
     async def _prerender(self) -> None:
         started = time.monotonic()
@@ -161,6 +315,7 @@ class Controller:
                                error=str(exc))
 
     async def stop(self) -> None:
+        self.notifier.stopping()
         self.schedule.stop()
         await self.server.stop()
         await self._tasks.cancel_all()
@@ -180,6 +335,7 @@ class Controller:
 
         threading.Thread(target=close, name="journal-close", daemon=True).start()
         self.journal_lost = await done
+        self.site_lock.release()
 
     # -- requests from the control socket (and from the in-process UI) ---------------
     async def handle(self, request: Any, operator: str) -> dict[str, Any]:
@@ -211,6 +367,8 @@ class Controller:
         engine = self.engine
         if isinstance(request, api.Ping):
             return {"pong": True}
+        if isinstance(request, api.Reload):
+            return await self.reload(operator)
         if isinstance(request, api.Status):
             return {"status": {**engine.status(), "threat_level": self.threat_level}}
         if isinstance(request, api.ThreatLevel):
@@ -340,6 +498,39 @@ class Controller:
             await asyncio.sleep(hold)  # the press itself: a person holds the button
         finally:
             self.devices.set_simulated_input(cfg, False)
+
+
+def _fingerprint(source: Path) -> list[tuple[str, int, int]]:
+    """What says the site's files changed: config and scenario files, size and time, as
+    the installer edits them (the controller may be running on their last good copy)."""
+    out = []
+    for path in [source, *sorted(_edited_scenarios(source).glob("*.toml"))]:
+        try:
+            info = path.stat()
+            out.append((str(path), info.st_size, info.st_mtime_ns))
+        except OSError:
+            out.append((str(path), -1, -1))
+    return out
+
+
+def _edited_scenarios(source: Path) -> Path:
+    """The scenario folder the edited config names (it may differ from the copy's)."""
+    try:
+        return load_config(source).scenarios_dir
+    except ConfigurationError:
+        return source.parent / "scenarios"
+
+
+def _private(journal: Path) -> None:
+    """Journal files are for the controller and its operators' group (0640), also
+    those written by an older version or under a loose umask."""
+    for path in journal.parent.glob(journal.name + "*"):
+        try:
+            mode = path.stat().st_mode & 0o7777
+            if mode & 0o027:
+                os.chmod(path, mode & ~0o027)
+        except OSError:
+            pass  # a file that cannot be tightened is the journal's own fault to report
 
 
 async def serve(config_path: Path | str | None, stop: asyncio.Event | None = None) -> None:

@@ -26,6 +26,8 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
     """A CronTrigger from standard cron: `minute hour day month weekday`, with an
     optional leading seconds field. Weekdays count from Sunday = 0 as in cron
     (APScheduler 3 counts from Monday = 0, so numbers are turned into names)."""
+    if not expression.isascii():
+        raise ValueError(f"cron {expression!r}: only ASCII digits, names and */,- are allowed")
     fields = expression.split()
     if len(fields) == 5:
         second, (minute, hour, day, month, dow) = "0", fields
@@ -33,9 +35,19 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
         second, minute, hour, day, month, dow = fields
     else:
         raise ValueError(f"cron {expression!r}: expected 5 fields (or 6 with seconds first)")
-    dow = re.sub(r"\d", lambda m: _DOW_NAMES[m.group(0)], dow)
-    return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=dow, timezone=ZoneInfo(timezone))
+    dow = re.sub(r"[0-9]+", _weekday_name, dow)
+    try:
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=dow, timezone=ZoneInfo(timezone))
+    except (TypeError, KeyError, IndexError) as exc:  # APScheduler's own complaints
+        raise ValueError(f"cron {expression!r}: {exc}") from None
+
+
+def _weekday_name(match: re.Match[str]) -> str:
+    name = _DOW_NAMES.get(match.group(0))
+    if name is None:
+        raise ValueError(f"weekday {match.group(0)} does not exist (0-7, Sunday is 0 or 7)")
+    return name
 
 
 def runs_between(entry: ScheduleEntry, timezone: str, since: datetime,

@@ -60,3 +60,7 @@ class TaskSet:
                 task.cancel()
             await asyncio.wait(pending, timeout=grace)
         self._tasks.clear()
+
+    def alive(self, name: str) -> bool:
+        """A task of this name is running (liveness, for the service watchdog)."""
+        return any(t.get_name() == name and not t.done() for t in self._tasks)

@@ -29,10 +29,12 @@ def dabyl(config: Path, *args: str, timeout: float = 30) -> subprocess.Completed
 class Serve:
     """`dabyl serve` in its own process; ready when it says so on stderr."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None,
+                 umask: int | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "controller.cli", "--config", str(config), "serve"],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env or dabyl_env(),
+            preexec_fn=None if umask is None else (lambda: os.umask(umask)),
         )
         self.stderr = b""
         sel = selectors.DefaultSelector()
@@ -256,7 +258,7 @@ def test_briefing_drill_record_and_documents_from_the_command_line(cli_site, tmp
 def test_voices_and_render(cli_site):
     voices = dabyl(cli_site, "voices")
     assert voices.returncode == 0
-    assert "kk: espeak-ng" in voices.stdout and "download_voices kk_KZ-issai-high" in voices.stdout
+    assert "kk: espeak-ng" in voices.stdout and "voices install kk_KZ-issai-high" in voices.stdout
     render = dabyl(cli_site, "render")
     assert render.returncode == 0, render.stderr
     assert "already cached" in render.stdout

@@ -192,3 +192,12 @@ def test_missing_shared_texts(tmp_path):
     (directory / "_shared.toml").unlink()
     with pytest.raises(ConfigurationError, match="_shared.toml: file not found"):
         load_library(directory)
+
+
+def test_the_config_reference_names_every_key_and_is_current():
+    from controller import configref
+
+    assert configref.missing_meanings() == [], "every key needs its meaning in configref"
+    checked_in = (ROOT / "docs" / "config-reference.md").read_text(encoding="utf-8")
+    assert checked_in == configref.generate(), \
+        "regenerate: python -m controller.configref > docs/config-reference.md"

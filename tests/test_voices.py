@@ -123,3 +123,20 @@ async def test_zones_on_their_own_channels_of_a_multichannel_card(tmp_path, audi
     with wave.open(str(tmp_path / "wav" / rows["fire-staff"]["file"])) as w:
         frames = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).reshape(-1, 2)
     assert not frames[:, 0].any() and frames[:, 1].any(), "staff speech only on the office channel"
+
+
+def test_the_cache_key_follows_the_voice_content_not_its_date(voices, tmp_path):
+    import os
+    import shutil
+
+    copy = tmp_path / voices["kk"].name
+    shutil.copy(voices["kk"], copy)
+    shutil.copy(f"{voices['kk']}.json", f"{copy}.json")
+    os.utime(copy, (1_000_000, 1_000_000))  # carried on a stick: another date
+    assert PiperEngine("kk", copy).id == PiperEngine("kk", voices["kk"]).id
+    settings = f"{copy}.json"
+    with open(settings) as fh:
+        text = fh.read()
+    with open(settings, "w") as fh:
+        fh.write(text.replace('"length_scale": 1.0', '"length_scale": 1.1'))  # speaks slower
+    assert PiperEngine("kk", copy).id != PiperEngine("kk", voices["kk"]).id

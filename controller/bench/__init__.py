@@ -29,6 +29,7 @@ SUITES = (
     "controller.bench.idle",
     "controller.bench.texts",
     "controller.bench.journal",
+    "controller.bench.service",
 )
 
 __all__ = ["SUITES", "BenchContext", "Figure", "format_report", "percentiles", "run"]
