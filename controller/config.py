@@ -59,6 +59,8 @@ class Device(Strict):
     channels: int = Field(default=8, ge=0, le=256)
     inputs: int = Field(default=8, ge=0, le=256)
     simulate: bool = False
+    # What the duty officer calls it ("kk / ru"); consoles show it instead of the id.
+    title: str = ""
 
     @field_validator("port")
     @classmethod
@@ -77,6 +79,7 @@ class Output(Strict):
     device: Name
     channel: int = Field(ge=0, le=255)
     kind: OutputKind = "other"
+    title: str = ""
 
 
 class Zone(Strict):

@@ -86,6 +86,7 @@ class Controller:
         await self.server.start()
         self.ready.set()
         self._spawn(self._prerender(), "prerender")
+        self._spawn(self.bus.feed_status(self.status), "status-feed")
 
     async def _prerender(self) -> None:
         started = time.monotonic()
@@ -151,7 +152,7 @@ class Controller:
         if isinstance(request, api.Ping):
             return {"pong": True}
         if isinstance(request, api.Status):
-            return {"status": {**engine.status(), "threat_level": self.threat_level}}
+            return {"status": self.status()}
         if isinstance(request, api.ThreatLevel):
             changed = request.level != self.threat_level
             self.threat_level = request.level
@@ -166,9 +167,9 @@ class Controller:
             start = next((r for r in rows if r.activation == request.activation
                           and r.kind == "triggered"), None)
             if start is None:
-                raise RequestInvalid(f"no activation {request.activation!r} in the journal")
+                raise RequestInvalid(code="not_in_journal", activation=request.activation)
             if not start.data.get("drill"):
-                raise RequestInvalid(f"{request.activation} was a real alarm, not a drill")
+                raise RequestInvalid(code="not_a_drill", activation=request.activation)
             scenario = self.library.scenarios.get(start.data.get("scenario", ""))
             self.bus.publish("drill_record", request.activation, participants=request.participants,
                              remarks=request.remarks, by=operator,
@@ -196,7 +197,7 @@ class Controller:
             return {"silenced": engine.silence(request.activation, operator)}
         if isinstance(request, api.Clear):
             if request.activation is None and not request.all:
-                raise RequestInvalid("name an activation or set all")
+                raise RequestInvalid(code="clear_what")
             return {"cleared": engine.clear(request.activation, operator)}
         if isinstance(request, api.Confirm):
             if request.op == "confirm":
@@ -212,7 +213,7 @@ class Controller:
             return {}
         if isinstance(request, api.Ack):
             if not self.faults.acknowledge(request.fault, operator):
-                raise RequestInvalid(f"no active fault {request.fault!r}")
+                raise RequestInvalid(code="no_active_fault", fault=request.fault)
             return {}
         if isinstance(request, api.Selftest):
             return {"results": await self.selftest(operator)}
@@ -222,6 +223,13 @@ class Controller:
                 "zones": {n: z.model_dump() for n, z in self.config.zones.items()},
                 "outputs": {n: o.model_dump() for n, o in self.config.outputs.items()},
                 "drill_suppress": self.config.drill.suppress_outputs,
+                # What consoles call things by: titles instead of ids.
+                "inputs": {i.id: {"title": i.title, "scenario": i.scenario}
+                           for i in self.config.inputs},
+                "devices": {d.id: {"title": d.title, "driver": d.driver}
+                            for d in self.config.devices},
+                "schedule": {e.id: {"action": e.action, "scenario": e.scenario, "text": e.text}
+                             for e in self.config.schedule},
             }
         if isinstance(request, api.JournalQuery):
             return await asyncio.to_thread(self._journal_query, request)
@@ -229,6 +237,10 @@ class Controller:
             await self.press(request.input, request.hold, operator)
             return {"pressed": request.input}
         raise OperationFailed(f"unsupported request {request!r}")
+
+    def status(self) -> dict[str, Any]:
+        """What `dabyl status` and every console show."""
+        return {**self.engine.status(), "threat_level": self.threat_level}
 
     async def selftest(self, who: str) -> list[dict[str, Any]]:
         """Devices channel by channel, then the audio path and the voices."""
@@ -252,7 +264,7 @@ class Controller:
         try:
             return journal_mod.read_rows(self.journal.path)
         except journal_mod.JournalDamaged as exc:
-            raise OperationFailed(f"the journal cannot be read: {exc}") from None
+            raise OperationFailed(code="journal_unreadable", detail=str(exc)) from None
 
     def _journal_query(self, request: Any) -> dict[str, Any]:
         rows = self._rows()
@@ -263,7 +275,7 @@ class Controller:
             return {"activations": items[-request.limit:][::-1]}
         shown = journal_mod.timeline(rows, request.activation)
         if not shown:
-            raise RequestInvalid(f"no activation {request.activation!r} in the journal")
+            raise RequestInvalid(code="not_in_journal", activation=request.activation)
         return {"timeline": [r.as_dict() for r in shown[: request.limit]]}
 
     async def press(self, input_id: str, hold: float, operator: str) -> None:
@@ -271,9 +283,9 @@ class Controller:
         sim, cfg = self.devices.simulator_for_input(input_id)
         if cfg is None:
             known = ", ".join(i.id for i in self.config.inputs) or "none"
-            raise RequestInvalid(f"unknown input {input_id!r} (known: {known})")
+            raise RequestInvalid(code="unknown_input", input=input_id, known=known)
         if sim is None:
-            raise RequestInvalid(f"input {input_id!r} is on a real device and cannot be pressed")
+            raise RequestInvalid(code="input_not_simulated", input=input_id)
         active_level = cfg.contact == "normally_open"
         self.bus.publish("simulated_press", input=input_id, operator=operator)
         hold = max(hold, cfg.debounce * 2 + 0.15)
