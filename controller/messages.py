@@ -390,7 +390,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
     },
     "reason": {
         "cleared by operator": {"en": "by an operator", "ru": "оператором",
-                                "kk": "оператор аяқтады"},
+                                "kk": "оператордың шешімімен"},
         "declined by operator": {"en": "declined by an operator", "ru": "отклонена оператором",
                                  "kk": "оператор бас тартты"},
         "drill completed": {"en": "the drill ran to its end", "ru": "учение прошло до конца",

@@ -568,7 +568,7 @@ async def test_journal_browser_reads_as_a_timeline(running):
         what = [str(timeline.get_row_at(i)[1]) for i in range(timeline.row_count)]
         assert any("НАҚТЫ ДАБЫЛ басталды" in w for w in what), what
         assert any("қоңырау пішіні жазылды" in w for w in what), what
-        assert any("аяқталды (оператор аяқтады)" in w for w in what), what
+        assert any("аяқталды (оператордың шешімімен)" in w for w in what), what
         assert not any("=" in w for w in what), "no raw key=value"
 
 

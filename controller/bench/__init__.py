@@ -26,6 +26,7 @@ SUITES = (
     "controller.bench.alarm",
     "controller.bench.rtu",
     "controller.bench.idle",
+    "controller.bench.consoles",
 )
 
 __all__ = ["SUITES", "BenchContext", "Figure", "format_report", "percentiles", "run"]
