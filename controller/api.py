@@ -283,9 +283,12 @@ class ControlServer:
 
 async def _forward(events: asyncio.Queue[bytes], send) -> None:
     while True:
-        line = await events.get()
+        lines = [await events.get()]
+        # A burst (a trigger moves many relays) goes out in one write, not one per event.
+        while not events.empty():
+            lines.append(events.get_nowait())
         try:
-            await send(line)
+            await send(b"".join(lines))
         except ConnectionError:
             return
 

@@ -279,12 +279,17 @@ def cmd_tui(args: argparse.Namespace) -> int:
         print("dabyl: the terminal UI is not installed in this build", file=sys.stderr)
         return EXIT_FAILED
 
+    sock = _socket(args)
+    if not _controller_answers(sock):
+        raise ConnectionFailed(f"no controller is running at {sock}; start `dabyl serve` "
+                               "or `dabyl run`")
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_ui(_socket(args), stop)
+        await run_ui(sock, stop)
 
     asyncio.run(main())
     return EXIT_OK

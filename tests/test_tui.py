@@ -347,19 +347,26 @@ async def test_the_chosen_object_its_distance_and_what_plays_are_shown(running):
         assert "suspicious_object" not in visible(app, "#act-head")
 
 
-async def test_elapsed_time_counts_from_the_trigger_across_a_restart(tmp_path, audio_cache):
+async def test_the_console_rides_through_a_controller_restart(tmp_path, audio_cache):
+    """The controller goes away and comes back (a restart): the console says so at
+    once, attaches again by itself, and the alarm's time still counts from its trigger."""
     controller, events = await controller_in(tmp_path, audio_cache, "kk")
-    act = await controller.engine.trigger("fire", source="operator", origin="t")
-    started = act.started
-    await controller.stop()
-    controller, events = await start_controller(controller.config.source)
+    config = controller.config.source
+    app = DabylApp(controller.server.path)
     try:
-        app = DabylApp(controller.server.path)
         async with app.run_test(size=(80, 24)) as pilot:
             await app.connected.wait()
+            act = await controller.engine.trigger("fire", source="operator", origin="t")
             await until(pilot, lambda: app.current() is not None)
-            assert app.current()["started"] == started, "the original trigger time"
+            await controller.stop()
+            await until(pilot, lambda: "БАЙЛАНЫС ЖОҚ" in visible(app, "#top"))
+            controller, events = await start_controller(config)
+            await until(pilot, lambda: "ДАБЫЛ" in visible(app, "#top"))
+            assert app.current()["id"] == act.id
+            assert app.current()["started"] == act.started, "the original trigger time"
             assert "Өтті 00:0" in visible(app, "#act-head")
+            await controller.engine.trigger("phone_threat", source="operator", origin="t")
+            await until(pilot, lambda: len(app.status["activations"]) == 2)
     finally:
         await controller.stop()
 
@@ -696,9 +703,12 @@ async def test_snapshot_of_a_held_evacuation(running):
     app = DabylApp(controller.server.path)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.connected.wait()
-        await controller.engine.trigger("armed_attack", source="operator", origin="t")
+        attack = await controller.engine.trigger("armed_attack", source="operator", origin="t")
+        controller.engine.silence(attack.id, "t")  # nothing playing: the screen is still
         await controller.engine.trigger("fire", source="input", origin="call_point_lobby")
         await until(pilot, lambda: screen_name(app) == "HeldScreen")
+        await until(pilot, lambda: not any(z["routed"] for z in app.status["zones"].values())
+                    and not controller.engine.busy())
         app.main.query_one("#log").clear()
         app.clear_notifications()
         await pilot.pause()

@@ -29,6 +29,7 @@ from tui.screens.main import MainScreen
 from tui.screens.quit import QuitScreen
 from tui.site import Site
 
+RECONNECT_PERIOD = 1.0  # seconds between attempts to reach a controller that went away
 # The note shown when a held evacuation was decided elsewhere, by what ended it.
 HELD_NOTES = {"confirmed": "held_confirmed", "declined": "held_declined", "cleared": "held_ended"}
 
@@ -80,27 +81,47 @@ class DabylApp(App[str | None]):
     # -- the controller's events ---------------------------------------------------------
     @work(exclusive=True, group="events")
     async def listen(self) -> None:
-        try:
-            await self.client.request("subscribe", status=True)
-        except DabylError:
-            self._lost()
-            return
+        """The controller's events; when the controller goes away (a restart, say),
+        say so at once and attach again as soon as it answers."""
+        while True:
+            try:
+                await self.client.request("subscribe", status=True)
+            except DabylError:
+                pass
+            else:
+                await self._follow()
+            self.online = False
+            self.notify(self.site.s["connection_lost"], severity="error", timeout=30)
+            if self.main is not None:
+                self.main.show()
+            await self._reconnect()
+
+    async def _follow(self) -> None:
         while True:
             event = await self.client.events.get()
             kind = event.get("kind")
             if kind == "disconnected":
-                self._lost()
                 return
             if kind == "status":
                 self.apply_status(event["status"])
             else:
                 self.controller_event(event)
 
-    def _lost(self) -> None:
-        self.online = False
-        self.notify(self.site.s["connection_lost"], severity="error", timeout=30)
-        if self.main is not None:
-            self.main.show()
+    async def _reconnect(self) -> None:
+        await self.client.close()
+        while True:
+            await asyncio.sleep(RECONNECT_PERIOD)
+            client = AsyncClient(self.client.path)
+            try:
+                await client.connect()
+                status = (await client.request("status"))["status"]
+            except DabylError:
+                await client.close()
+                continue
+            self.client = client
+            self.online = True
+            self.apply_status(status)
+            return
 
     def controller_event(self, event: dict[str, Any]) -> None:
         assert self.main is not None

@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.widgets import Button, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
+from controller.messages import label
 from tui.keys import Key
 from tui.site import Site
 
@@ -125,8 +126,6 @@ class AlarmHead(Static):
             text.append(line + "\n", style="bold")
         playing = status.get("audio", {}).get("playing") if act.get("playing") else None
         if playing:
-            from controller.messages import label
-
             text.append(f"{s['playing']}: {label(playing, site.ui, site.named)}\n")
         text.append(f"{s['call']}: {', '.join(act.get('calls', []))}", style="bold")
         if act.get("state") == "held":
