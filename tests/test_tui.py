@@ -459,6 +459,48 @@ async def test_phone_form_opens_ready_to_type_and_shows_every_question(running):
         assert app.screen.query_one("#f-caller").value == "Әйел"
 
 
+# -- done means -------------------------------------------------------------------------
+async def test_a_newcomer_runs_a_cluster_to_its_end_by_keyboard_alone(running):
+    """At 80×24, in Kazakh: a panic button, then the fire call point (held during the
+    lockdown), then a phone call; each decided, recorded and cleared with keys only."""
+    controller, events = running
+    app = DabylApp(controller.server.path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.connected.wait()
+        await controller.press("panic_office", 0.3, "t")
+        attack = await events.wait("triggered", scenario="armed_attack")
+        await until(pilot, lambda: "Қарулы шабуыл" in visible(app, "#act-head"))
+        await pilot.press("space")  # the first item of the staff checklist
+        await events.wait("checklist_tick", activation=attack["activation"])
+        await controller.press("call_point_lobby", 0.3, "t")
+        held = await events.wait("held")
+        await until(pilot, lambda: screen_name(app) == "HeldScreen")
+        await pilot.press("enter")  # the safe answer: decline
+        await events.wait("declined", activation=held["activation"])
+        await until(pilot, lambda: screen_name(app) == "MainScreen")
+        await pilot.press("f2")  # the phone rings: the phone threat
+        await until(pilot, lambda: screen_name(app) == "TriggerScreen")
+        await pilot.press("tab", "enter")
+        phone = await events.wait("triggered", scenario="phone_threat")
+        await until(pilot, lambda: app.selected == phone["activation"])
+        await pilot.press("p")
+        await until(pilot, lambda: screen_name(app) == "FormScreen")
+        await pilot.press(*"ер, 40 жас", "ctrl+s")
+        await events.wait("form", activation=phone["activation"])
+        await until(pilot, lambda: screen_name(app) == "MainScreen")
+        for left in (1, 0):
+            await pilot.press("c")
+            await until(pilot, lambda: screen_name(app) == "ConfirmScreen")
+            await pilot.press("tab", "enter")
+            await events.wait("cleared")
+            await until(pilot, lambda left=left: len(app.status["activations"]) == left)
+        await until(pilot, lambda: not app.status["activations"])
+        assert controller.engine.activations == {}
+        await pilot.press("q")  # nothing open: this console did not start the controller
+        await until(pilot, lambda: not app.is_running)
+    assert controller.server._server is not None, "the controller runs on"
+
+
 # -- what the console always did, kept ---------------------------------------------------
 async def test_real_alarm_needs_confirmation_and_defaults_to_no(running):
     controller, events = running

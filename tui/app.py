@@ -55,6 +55,7 @@ class DabylApp(App[str | None]):
         self.chosen = False  # the officer chose the selected alarm; else it follows the top
         self._held_prompted: set[str] = set()
         self.connected = asyncio.Event()
+        self._new_status = asyncio.Event()
         self.failure: DabylError | None = None
 
     async def on_mount(self) -> None:
@@ -137,9 +138,15 @@ class DabylApp(App[str | None]):
             self.notify(self.site.fault_text(event), severity="warning", timeout=10)
         elif kind in HELD_NOTES and act_id:
             self._close_held(act_id, HELD_NOTES[kind])
+        if kind in ("cleared", "declined") and act_id:
+            # Gone now, not at the next status: the next key must not act on it.
+            acts = [a for a in self.status.get("activations", []) if a["id"] != act_id]
+            self.apply_status({**self.status, "activations": acts})
 
     def apply_status(self, status: dict[str, Any]) -> None:
         self.status = status
+        self._new_status.set()
+        self._new_status = asyncio.Event()
         self.site.follow(status)
         acts = status.get("activations", [])
         ids = [a["id"] for a in acts]
@@ -165,6 +172,16 @@ class DabylApp(App[str | None]):
             if act["id"] == self.selected:
                 return act
         return None
+
+    async def until_shown(self, act_id: str, timeout: float = 2.0) -> None:
+        """Wait (briefly) until the controller's status shows this activation: the
+        reply to a trigger comes before the status that draws it."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not any(a["id"] == act_id for a in self.status.get("activations", [])):
+                    await self._new_status.wait()
+        except TimeoutError:
+            pass
 
     def select(self, act_id: str) -> None:
         self.selected = act_id

@@ -70,6 +70,8 @@ class FaultsPanel(Static):
 class AlarmList(OptionList):
     """Every open activation, one line each; the highlighted one is the one acted on."""
 
+    _shown: dict[str | None, str] = {}
+
     def show(self, site: Site, activations: list[dict[str, Any]], selected: str | None) -> None:
         s = site.s
         options = []
@@ -85,17 +87,20 @@ class AlarmList(OptionList):
                 prompt.append(f" ({', '.join(flags)})", style="bold" if real else "")
             options.append(Option(prompt, id=act["id"]))
         ids = [o.id for o in options]
-        current = [self.get_option_at_index(i).id for i in range(self.option_count)]
-        if ids != current:
-            self.clear_options()
-            self.add_options(options)
-        else:
-            for option in options:
-                self.replace_option_prompt(option.id, option.prompt)
-        if selected in ids:
-            index = ids.index(selected)
-            if self.highlighted != index:
-                self.highlighted = index
+        shown = {o.id: o.prompt.markup for o in options}
+        # Only the officer moves the highlight by message: following the selection here
+        # must not come back as a choice (the two would chase each other).
+        with self.prevent(OptionList.OptionHighlighted):
+            if ids != [self.get_option_at_index(i).id for i in range(self.option_count)]:
+                self.clear_options()
+                self.add_options(options)
+            else:
+                for option in options:
+                    if self._shown.get(option.id) != shown[option.id]:
+                        self.replace_option_prompt(option.id, option.prompt)
+            self._shown = shown
+            if selected in ids and self.highlighted != ids.index(selected):
+                self.highlighted = ids.index(selected)
         self.display = bool(ids)
 
 

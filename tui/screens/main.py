@@ -289,6 +289,7 @@ class MainScreen(Screen[None]):
             if choice is not None:
                 reply = await self.dapp.request("trigger", scenario=sid, drill=drill, **choice)
                 if reply:
+                    await self.dapp.until_shown(reply["activation"])
                     self.dapp.select(reply["activation"])
 
         self.app.push_screen(TriggerScreen(self.site, self.site.scenarios[sid], drill), done)
