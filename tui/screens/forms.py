@@ -29,7 +29,9 @@ class FormModal(ModalScreen[dict | None]):
     FormModal { align: center middle; }
     FormModal .dialog { border: thick $primary; }
     FormModal Input, FormModal Select { margin-bottom: 1; }
-    FormModal Input:focus { background: $boost; text-style: bold; }
+    FormModal Input { background: $panel; }
+    FormModal Input:focus { background: $primary-muted; text-style: bold; }
+    FormModal Select:focus > SelectCurrent { background: $primary-muted; }
     """ + DIALOG_CSS
     BINDINGS = [Binding("escape", "dismiss(None)", show=False),
                 Binding("ctrl+s", "save", show=False)]
