@@ -1,9 +1,10 @@
 """The control API: JSON lines over a Unix socket (mode 0660).
 
 Every request is one JSON object per line with an `op`; every reply is one line
-`{"ok": true, ...}` or `{"ok": false, "error": "..."}` echoing the request's `id`.
-A client that sends `{"op": "subscribe"}` then receives every event as
-`{"event": {...}}`. Garbage gets an error reply and changes nothing; the operator
+`{"ok": true, ...}` or `{"ok": false, "error": "..."}` echoing the request's `id`; an
+error a console may show also carries its message `code` and `params`
+(controller/messages.py). A client that sends `{"op": "subscribe"}` then receives every
+event as `{"event": {...}}`; with `"status": true` also the coalesced `status` events. Garbage gets an error reply and changes nothing; the operator
 named in the journal is the peer's uid, read from the socket itself.
 
 The socket is bound in a directory others cannot enter (dabyl makes it 0750 when it
@@ -84,6 +85,8 @@ class Status(_Op):
 
 class Subscribe(_Op):
     op: Literal["subscribe"]
+    # Consoles ask for the coalesced status events too (controller/events.py).
+    status: bool = False
 
 
 class Trigger(_Op):
@@ -365,13 +368,16 @@ class ControlServer:
         self._clients.add(task)
         conn = self._connections[writer] = _Connection(writer)
         operator = peer_operator(writer.get_extra_info("socket"))
-        events: asyncio.Queue[dict[str, Any]] | None = None
+        events: asyncio.Queue[bytes] | None = None
         forward: asyncio.Task[None] | None = None
         lock = asyncio.Lock()
 
-        async def send(obj: dict[str, Any]) -> None:
+        async def send(obj: dict[str, Any] | bytes) -> None:
+            # Events arrive encoded once for every client; replies are encoded here.
+            if not isinstance(obj, bytes):
+                obj = (json.dumps(obj, ensure_ascii=False, default=str) + "\n").encode()
             async with lock:
-                writer.write((json.dumps(obj, ensure_ascii=False, default=str) + "\n").encode())
+                writer.write(obj)
                 await writer.drain()
 
         try:
@@ -385,7 +391,8 @@ class ControlServer:
                     request_id = request.id
                     if isinstance(request, Subscribe):
                         if events is None:
-                            events = self.controller.bus.subscribe()
+                            events = self.controller.bus.subscribe(encoded=True,
+                                                                   status=request.status)
                             forward = asyncio.ensure_future(_forward(events, send))
                             conn.subscribed = True
                         reply: dict[str, Any] = {"subscribed": True}
@@ -393,7 +400,8 @@ class ControlServer:
                         reply = await self.controller.handle(request, operator)
                     await send({"id": request_id, "ok": True, **reply})
                 except OperationFailed as exc:
-                    await send({"id": request_id, "ok": False, "error": str(exc)})
+                    await send({"id": request_id, "ok": False, "error": str(exc),
+                                **exc.coded()})
                 except (ConnectionError, asyncio.CancelledError):
                     raise
                 except Exception as exc:  # noqa: BLE001 - a bug must not hang up on an operator
@@ -461,11 +469,14 @@ async def _skip_line(reader: asyncio.StreamReader, line_timeout: float) -> bytes
             return chunk.split(b"\n", 1)[1]
 
 
-async def _forward(events: asyncio.Queue[dict[str, Any]], send) -> None:
+async def _forward(events: asyncio.Queue[bytes], send) -> None:
     while True:
-        event = await events.get()
+        lines = [await events.get()]
+        # A burst (a trigger moves many relays) goes out in one write, not one per event.
+        while not events.empty():
+            lines.append(events.get_nowait())
         try:
-            await send({"event": event})
+            await send(b"".join(lines))
         except ConnectionError:
             return
 

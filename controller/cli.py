@@ -48,7 +48,8 @@ def _local_time(ts: str, tz: str) -> str:
 
 # -- controller ----------------------------------------------------------------------
 
-def _run_controller(args: argparse.Namespace, attach_ui: bool) -> int:
+def _run_controller(args: argparse.Namespace) -> int:
+    """`dabyl serve`: the controller, until SIGTERM or SIGINT."""
     from controller.runtime import Controller
 
     # Whatever the controller creates (journal, head, spill, WAV files, cache) is for
@@ -56,7 +57,7 @@ def _run_controller(args: argparse.Namespace, attach_ui: bool) -> int:
     os.umask(os.umask(0o027) | 0o027)
 
     controller = Controller.from_path(args.config)
-    _setup_logging(controller.config, to_file=attach_ui and sys.stdout.isatty())
+    _setup_logging(controller.config)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -65,12 +66,10 @@ def _run_controller(args: argparse.Namespace, attach_ui: bool) -> int:
             loop.add_signal_handler(sig, stop.set)
         await controller.start()
         print(f"dabyl: controller running for {controller.config.site.name}; "
-              f"socket {controller.server.path}", file=sys.stderr)
+              f"socket {controller.server.path}", file=sys.stderr, flush=True)
+        _say_ready()
         try:
-            if attach_ui:
-                await _attach_ui(controller, stop)
-            else:
-                await stop.wait()
+            await stop.wait()
         finally:
             await controller.stop()
 
@@ -80,6 +79,21 @@ def _run_controller(args: argparse.Namespace, attach_ui: bool) -> int:
               "journal nor to its spill file and are lost", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+READY_FD = "DABYL_READY_FD"
+
+
+def _say_ready() -> None:
+    """Tell the `dabyl run` that started this controller that it listens."""
+    fd = os.environ.pop(READY_FD, None)
+    if fd is None:
+        return
+    try:
+        os.write(int(fd), b"ready\n")
+        os.close(int(fd))
+    except (OSError, ValueError):
+        pass
 
 
 def _frontend():
@@ -94,17 +108,12 @@ def _frontend():
     return None
 
 
-def _setup_logging(config: Config, to_file: bool) -> None:
-    """Diagnostics for the installer: stderr under systemd, a file beside the journal
-    when the terminal belongs to the UI."""
+def _setup_logging(config: Config) -> None:
+    """Diagnostics for the installer, on stderr: the journal of systemd, or the log
+    file `dabyl run` gives the controller it starts."""
     import logging
 
-    if to_file:
-        path = config.path(config.control.journal).with_name("dabyl.log")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
-    else:
-        handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("dabyl")
     root.handlers[:] = [handler]
@@ -112,26 +121,156 @@ def _setup_logging(config: Config, to_file: bool) -> None:
     root.propagate = False
 
 
-async def _attach_ui(controller: Any, stop: asyncio.Event) -> None:
-    """The terminal UI when there is a terminal; otherwise the event stream."""
-    if sys.stdout.isatty() and sys.stdin.isatty():
-        run_ui = _frontend()
+def _controller_answers(sock: Path) -> bool:
+    from controller.client import Client
+
+    try:
+        with Client(sock, timeout=2.0) as client:
+            client.request("ping")
+        return True
+    except DabylError:
+        return False
+
+
+class ControllerProcess:
+    """A `dabyl serve` that `dabyl run` started: its own process and session, so the
+    console can come and go (and a closed terminal never takes the controller with
+    it); its diagnostics go to dabyl.log beside the journal."""
+
+    def __init__(self, config: Config, config_path: Path) -> None:
+        import subprocess
+
+        self.log = config.path(config.control.journal).with_name("dabyl.log")
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        read, write = os.pipe()
+        env = dict(os.environ, **{READY_FD: str(write)})
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "controller.cli", "--config", str(config_path), "serve"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, pass_fds=(write,),
+                start_new_session=True)
+        os.close(write)
+        self._ready = read
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_ready(self, timeout: float = 120.0) -> bool:
+        """True once the controller listens; False if it ended first."""
+        import select
+
+        try:
+            if not select.select([self._ready], [], [], timeout)[0]:
+                return False
+            return os.read(self._ready, 16).startswith(b"ready")
+        finally:
+            os.close(self._ready)
+
+    def why(self) -> str:
+        try:
+            lines = [line for line in self.log.read_text(errors="replace").splitlines()
+                     if line.strip()]
+        except OSError:
+            lines = []
+        return lines[-1].removeprefix("dabyl: ") if lines else f"see {self.log}"
+
+    def stop(self, timeout: float = 30.0) -> None:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _find_or_start(args: argparse.Namespace) -> tuple[Config, ControllerProcess | None]:
+    """The controller of this config: the running one, or a new `dabyl serve`."""
+    config = _config(args)
+    load_library(config.scenarios_dir, config)  # a broken scenario is one line here
+    sock = config.path(config.control.socket)
+    if _controller_answers(sock):
+        return config, None
+    path = Path(args.config or default_config_path()).resolve()
+    process = ControllerProcess(config, path)
+    if process.wait_ready():
+        return config, process
+    process.stop()
+    if _controller_answers(sock):  # another `dabyl run` started it meanwhile
+        return config, None
+    raise DabylError(f"the controller did not start: {process.why()}")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _run_controller(args)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The controller in its own process (started here, or found running) and the
+    console attached to it; SIGTERM or SIGINT end both."""
+    run_ui = _frontend() if sys.stdout.isatty() and sys.stdin.isatty() else None
+    config, process = _find_or_start(args)
+    sock = config.path(config.control.socket)
+    if process is not None:
+        print(f"dabyl: controller started for {config.site.name} (pid {process.pid}); "
+              f"log {process.log}", file=sys.stderr)
+
+    async def main() -> str | None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         if run_ui is not None:
-            await run_ui(controller.server.path, stop)
-            return
-    queue = controller.bus.subscribe()
+            return await run_ui(sock, stop, owned=process is not None)
+        await _print_events(sock, stop, config.site.timezone)
+        return "signal"
+
+    try:
+        answer = asyncio.run(main())
+    except BaseException:
+        if process is not None and process.proc.poll() is None:
+            _say_still_running(process, args)
+        raise
+    if process is not None:
+        if answer in ("stop", "signal"):
+            process.stop()
+        else:
+            _say_still_running(process, args)
+    return EXIT_OK
+
+
+def _say_still_running(process: ControllerProcess, args: argparse.Namespace) -> None:
+    where = f" --config {args.config}" if args.config else ""
+    print(f"dabyl: the controller keeps running (pid {process.pid}). Attach again with "
+          f"`dabyl tui{where}` (or `make run`); stop it with `kill {process.pid}`.",
+          file=sys.stderr)
+
+
+async def _print_events(sock: Path, stop: asyncio.Event, tz: str) -> None:
+    """Without a terminal: the event stream, one line each, until stopped."""
+    from controller.client import AsyncClient
+
+    client = AsyncClient(sock)
+    await client.connect()
+    stream = client.stream()
     waiter = asyncio.ensure_future(stop.wait())
     try:
         while not stop.is_set():
-            getter = asyncio.ensure_future(queue.get())
+            getter = asyncio.ensure_future(anext(stream))
             done, _ = await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                print(_event_line(getter.result(), controller.config.site.timezone), flush=True)
-            else:
+            if getter not in done:
                 getter.cancel()
+                break
+            event = getter.result()
+            if event.get("kind") == "disconnected":
+                break
+            print(_event_line(event, tz), flush=True)
     finally:
         waiter.cancel()
-        controller.bus.unsubscribe(queue)
+        await client.close()
 
 
 def _event_line(event: dict[str, Any], tz: str) -> str:
@@ -142,20 +281,25 @@ def _event_line(event: dict[str, Any], tz: str) -> str:
     return f"{_local_time(event['ts'], tz)} {event['kind']}{act} {details}".rstrip()
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    return _run_controller(args, attach_ui=False)
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    return _run_controller(args, attach_ui=True)
-
-
 def cmd_tui(args: argparse.Namespace) -> int:
     run_ui = _frontend()
     if run_ui is None:
         print("dabyl: the terminal UI is not installed in this build", file=sys.stderr)
         return EXIT_FAILED
-    asyncio.run(run_ui(_socket(args), None))
+
+    sock = _socket(args)
+    if not _controller_answers(sock):
+        raise ConnectionFailed(f"no controller is running at {sock}; start `dabyl serve` "
+                               "or `dabyl run`")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_ui(sock, stop)
+
+    asyncio.run(main())
     return EXIT_OK
 
 
@@ -170,13 +314,13 @@ def _durable(reply: dict[str, Any], code: int = EXIT_OK) -> int:
     return code
 
 
-def _params(pairs: list[str]) -> dict[str, str]:
+def _params(pairs: list[str], option: str = "--param") -> dict[str, str]:
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key or not value:
-            raise ConfigurationError([f"--param {pair!r}: expected NAME=VALUE"])
-        out[key] = value
+        if not sep or not key or not value.strip():
+            raise ConfigurationError([f"{option} {pair!r}: expected NAME=VALUE"])
+        out[key.strip()] = value.strip()
     return out
 
 
@@ -215,6 +359,33 @@ def cmd_confirm(args: argparse.Namespace) -> int:
         reply = client.request(args.command, activation=args.activation)
     print(f"{ {'confirm': 'confirmed', 'decline': 'declined'}[args.command]}: {args.activation}")
     return _durable(reply)
+
+
+def cmd_form(args: argparse.Namespace) -> int:
+    """The caller form of an open alarm (the phone threat): fill in answers with --set,
+    or, without, show its fields and the answers so far."""
+    answers = _params(args.answers, "--set")
+    with _client(args) as client:
+        if answers:
+            client.request("form", activation=args.activation, answers=answers)
+            print(f"saved: {', '.join(answers)}")
+            return EXIT_OK
+        status = client.request("status")["status"]
+        act = next((a for a in status["activations"] if a["id"] == args.activation), None)
+        if act is None:
+            raise DabylError(f"no open activation {args.activation!r}")
+        scenarios = {s["id"]: s for s in client.request("scenarios")["scenarios"]}
+    fields = scenarios.get(act["scenario"], {}).get("form", [])
+    if not fields:
+        raise DabylError(f"{act['scenario']!r} has no form")
+    for field in fields:
+        choices = f"  [{' | '.join(field['choices']['ru'])}]" if field.get("choices") else ""
+        answer = act.get("answers", {}).get(field["id"], "")
+        print(f"{field['id']:<16} {field['title']['ru']}{choices}")
+        if answer:
+            print(f"{'':<16} = {answer}")
+    print(f"fill in: dabyl form {args.activation} --set FIELD=ANSWER …")
+    return EXIT_OK
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
@@ -789,7 +960,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser = add_parser  # type: ignore[method-assign]
 
-    sub.add_parser("run", help="controller and terminal UI in one process").set_defaults(func=cmd_run)
+    sub.add_parser("run", help="start (or find) the controller and attach the terminal UI"
+                   ).set_defaults(func=cmd_run)
     sub.add_parser("serve", help="headless controller").set_defaults(func=cmd_serve)
     sub.add_parser("tui", help="attach a UI to a running controller").set_defaults(func=cmd_tui)
 
@@ -813,6 +985,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{name} an evacuation held during a lockdown")
         p.add_argument("activation")
         p.set_defaults(func=cmd_confirm)
+
+    p = sub.add_parser("form", help="the caller form of an open alarm: show it, or fill it in")
+    p.add_argument("activation")
+    p.add_argument("--set", dest="answers", action="append", default=[],
+                   metavar="FIELD=ANSWER")
+    p.set_defaults(func=cmd_form)
 
     p = sub.add_parser("ack", help="acknowledge a fault")
     p.add_argument("fault")

@@ -25,8 +25,12 @@ class _Busy(Exception):
 
 
 def _check(reply: dict[str, Any]) -> dict[str, Any]:
+    """The reply, or the controller's refusal as an error that keeps its message code."""
     if not reply.get("ok"):
-        raise OperationFailed(reply.get("error", "the controller refused the request"))
+        params = reply.get("params")
+        raise OperationFailed(reply.get("error", "the controller refused the request"),
+                              code=reply.get("code"),
+                              **(params if isinstance(params, dict) else {}))
     return reply
 
 
@@ -101,7 +105,8 @@ class Client:
                 if reply.get("id") in (rid, None):
                     return _check(reply)
         except TimeoutError:
-            raise TimedOut(f"the controller did not answer {op!r} within {self.timeout:g} s") from None
+            raise TimedOut(f"the controller did not answer {op!r} within {self.timeout:g} s",
+                           code="no_answer", op=op) from None
         except OSError as exc:
             raise ConnectionFailed(f"lost the controller: {exc}") from None
 
@@ -177,19 +182,28 @@ class AsyncClient:
             await self.events.put({"kind": "disconnected"})
 
     async def request(self, op: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
-        assert self._writer is not None
+        if self._writer is None or self._reader_task is None or self._reader_task.done():
+            raise ConnectionFailed("the controller closed the connection")
         rid = next(self._ids)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
-        self._writer.write((json.dumps({"id": rid, "op": op, **fields}) + "\n").encode())
-        await self._writer.drain()
+        try:
+            self._writer.write((json.dumps({"id": rid, "op": op, **fields}) + "\n").encode())
+            await self._writer.drain()
+        except OSError as exc:
+            self._pending.pop(rid, None)
+            raise ConnectionFailed(f"lost the controller: {exc}") from None
         try:
             async with asyncio.timeout(timeout):
                 return _check(await fut)
         except TimeoutError:
-            raise TimedOut(f"the controller did not answer {op!r}") from None
+            raise TimedOut(code="no_answer", op=op) from None
+        finally:
+            self._pending.pop(rid, None)
 
-    async def stream(self) -> AsyncIterator[dict[str, Any]]:
-        await self.request("subscribe")
+    async def stream(self, status: bool = False) -> AsyncIterator[dict[str, Any]]:
+        """Every event from now on; with `status`, also the coalesced status events a
+        console draws from."""
+        await self.request("subscribe", status=status)
         while True:
             yield await self.events.get()

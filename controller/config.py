@@ -74,6 +74,8 @@ class Device(Strict):
         if not value or not all(ch.isascii() and (ch.isalnum() or ch in ".-_:") for ch in value):
             raise ValueError("host must be a host name or an IP address")
         return value
+    # What the duty officer calls it ("kk / ru"); consoles show it instead of the id.
+    title: str = ""
 
     @field_validator("port")
     @classmethod
@@ -92,6 +94,7 @@ class Output(Strict):
     device: Name
     channel: int = Field(ge=0, le=255)
     kind: OutputKind = "other"
+    title: str = ""
 
 
 class Zone(Strict):

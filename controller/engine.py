@@ -275,15 +275,16 @@ class Engine:
     ) -> Activation:
         try:
             scenario = self.library.get(scenario_id)
-        except KeyError as exc:
-            raise RequestInvalid(str(exc.args[0])) from None
+        except KeyError:
+            raise RequestInvalid(code="unknown_scenario", scenario=scenario_id,
+                                 known=", ".join(sorted(self.library.scenarios))) from None
         try:
             params = scenario.resolve_parameters(parameters)
             covered = zones_for(scenario, self.config, zones)
         except ValueError as exc:
-            raise RequestInvalid(str(exc)) from None
+            raise RequestInvalid(code="bad_trigger", detail=str(exc)) from None
         if not covered:
-            raise RequestInvalid(f"{scenario.id!r} has no zone to reach on this site")
+            raise RequestInvalid(code="no_zone_to_reach", scenario=scenario.id)
 
         for existing in list(self.activations.values()):
             if existing.scenario.id != scenario.id:
@@ -373,7 +374,7 @@ class Engine:
             return list(self.activations.values())
         act = self.activations.get(activation_id)
         if act is None:
-            raise RequestInvalid(f"no open activation {activation_id!r}")
+            raise RequestInvalid(code="no_open_activation", activation=activation_id)
         return [act]
 
     def silence(self, activation_id: str | None, operator: str) -> list[str]:
@@ -412,7 +413,7 @@ class Engine:
     def confirm(self, activation_id: str, operator: str) -> None:
         act = self._find(activation_id)[0]
         if act.state != "held":
-            raise RequestInvalid(f"{act.id} is not waiting for confirmation")
+            raise RequestInvalid(code="not_held", activation=act.id)
         act.state = "active"
         act.overrides_lockdown = act.scenario.kind == "evacuate" and self._lockdown()
         self._generation += 1
@@ -423,7 +424,7 @@ class Engine:
     def decline(self, activation_id: str, operator: str) -> None:
         act = self._find(activation_id)[0]
         if act.state != "held":
-            raise RequestInvalid(f"{act.id} is not waiting for confirmation")
+            raise RequestInvalid(code="not_held", activation=act.id)
         self._end(act, "declined", "operator", operator, reason="declined by operator",
                   announce=False)
         self._refresh()
@@ -431,10 +432,10 @@ class Engine:
     def tick(self, activation_id: str, role: str, item: int, done: bool, operator: str) -> None:
         act = self._find(activation_id)[0]
         if role not in ROLES:
-            raise RequestInvalid(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+            raise RequestInvalid(code="unknown_role", role=role)
         items = getattr(act.scenario.checklist, role).ru
         if not 0 <= item < len(items):
-            raise RequestInvalid(f"checklist {role} has items 0..{len(items) - 1}")
+            raise RequestInvalid(code="no_checklist_item", role=role, last=len(items) - 1)
         ts = now_iso()
         if done:
             act.ticks[role][item] = ts
@@ -449,10 +450,10 @@ class Engine:
         act = self._find(activation_id)[0]
         fields = {f.id for f in act.scenario.form}
         if not fields:
-            raise RequestInvalid(f"{act.scenario.id!r} has no form")
+            raise RequestInvalid(code="no_form", scenario=act.scenario.id)
         unknown = sorted(set(answers) - fields)
         if unknown:
-            raise RequestInvalid(f"form of {act.scenario.id!r} has no field {unknown[0]!r}")
+            raise RequestInvalid(code="form_no_field", scenario=act.scenario.id, field=unknown[0])
         act.answers.update(answers)
         self.bus.publish("form", act.id, answers=answers, operator=operator)
 

@@ -1,13 +1,30 @@
 """The exceptions dabyl raises, one family per phase.
 
-The CLI and the control API turn each into one clear line for the operator.
+The CLI and the control API turn each into one clear line for the operator. An error
+an operator may meet on a console also carries a message code and its parameters,
+like a fault, so each console says it in its own language (controller/messages.py).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DabylError(Exception):
     """Base of every error dabyl reports to an operator."""
+
+    def __init__(self, *args: object, code: str | None = None, **params: Any) -> None:
+        if code is not None and not args:
+            from controller.messages import render
+
+            args = (render(code, "en", params),)
+        super().__init__(*args)
+        self.code = code
+        self.params = params
+
+    def coded(self) -> dict[str, Any]:
+        """The code and parameters for a reply on the control socket (empty if none)."""
+        return {"code": self.code, "params": self.params} if self.code else {}
 
 
 class ConfigurationError(DabylError):

@@ -144,6 +144,7 @@ class Controller:
         self._spawn(self._watch_files(), "watch-files")
         self._spawn(self._service(), "service")
         self._spawn(self._watch_clock(), "watch-clock")
+        self._spawn(self.bus.feed_status(self.status), "status-feed")
 
     async def _watch_clock(self) -> None:
         """A fault while the clock is not synchronised; every jump of it journaled."""
@@ -370,7 +371,7 @@ class Controller:
         if isinstance(request, api.Reload):
             return await self.reload(operator)
         if isinstance(request, api.Status):
-            return {"status": {**engine.status(), "threat_level": self.threat_level}}
+            return {"status": self.status()}
         if isinstance(request, api.ThreatLevel):
             changed = request.level != self.threat_level
             self.threat_level = request.level
@@ -384,9 +385,9 @@ class Controller:
             await self.durable()  # the drill may have ended a moment ago
             start = await self._journal_read(journal_mod.find_triggered, request.activation)
             if start is None:
-                raise RequestInvalid(f"no activation {request.activation!r} in the journal")
+                raise RequestInvalid(code="not_in_journal", activation=request.activation)
             if not start.data.get("drill"):
-                raise RequestInvalid(f"{request.activation} was a real alarm, not a drill")
+                raise RequestInvalid(code="not_a_drill", activation=request.activation)
             scenario = self.library.scenarios.get(start.data.get("scenario", ""))
             self.bus.publish("drill_record", request.activation, participants=request.participants,
                              remarks=request.remarks, by=operator,
@@ -413,7 +414,7 @@ class Controller:
             return {"silenced": engine.silence(request.activation, operator)}
         if isinstance(request, api.Clear):
             if request.activation is None and not request.all:
-                raise RequestInvalid("name an activation or set all")
+                raise RequestInvalid(code="clear_what")
             return {"cleared": engine.clear(request.activation, operator)}
         if isinstance(request, api.Confirm):
             if request.op == "confirm":
@@ -429,7 +430,7 @@ class Controller:
             return {}
         if isinstance(request, api.Ack):
             if not self.faults.acknowledge(request.fault, operator):
-                raise RequestInvalid(f"no active fault {request.fault!r}")
+                raise RequestInvalid(code="no_active_fault", fault=request.fault)
             return {}
         if isinstance(request, api.Selftest):
             return {"results": await self.selftest(operator)}
@@ -439,6 +440,15 @@ class Controller:
                 "zones": {n: z.model_dump() for n, z in self.config.zones.items()},
                 "outputs": {n: o.model_dump() for n, o in self.config.outputs.items()},
                 "drill_suppress": self.config.drill.suppress_outputs,
+                # What consoles call things by: titles instead of ids.
+                "inputs": {i.id: {"title": i.title, "scenario": i.scenario}
+                           for i in self.config.inputs},
+                "devices": {d.id: {"title": d.title, "driver": d.driver}
+                            for d in self.config.devices},
+                "schedule": {e.id: {"action": e.action, "scenario": e.scenario, "text": e.text}
+                             for e in self.config.schedule},
+                "lanes": {name: {"title": lane.title}
+                          for name, lane in self.config.lanes().items()},
             }
         if isinstance(request, api.JournalQuery):
             if request.activation is None:
@@ -455,6 +465,10 @@ class Controller:
             await self.press(request.input, request.hold, operator)
             return {"pressed": request.input}
         raise OperationFailed(f"unsupported request {request!r}")
+
+    def status(self) -> dict[str, Any]:
+        """What `dabyl status` and every console show."""
+        return {**self.engine.status(), "threat_level": self.threat_level}
 
     async def selftest(self, who: str) -> list[dict[str, Any]]:
         """Devices channel by channel, then the audio path and the voices."""
@@ -481,16 +495,16 @@ class Controller:
         try:
             return await self.reader.run(fn, *args)
         except journal_mod.JournalDamaged as exc:
-            raise OperationFailed(f"the journal cannot be read: {exc}") from None
+            raise OperationFailed(code="journal_unreadable", detail=str(exc)) from None
 
     async def press(self, input_id: str, hold: float, operator: str) -> None:
         """Press a simulated input like a person would: hold it, then let go."""
         sim, cfg = self.devices.simulator_for_input(input_id)
         if cfg is None:
             known = ", ".join(i.id for i in self.config.inputs) or "none"
-            raise RequestInvalid(f"unknown input {input_id!r} (known: {known})")
+            raise RequestInvalid(code="unknown_input", input=input_id, known=known)
         if sim is None:
-            raise RequestInvalid(f"input {input_id!r} is on a real device and cannot be pressed")
+            raise RequestInvalid(code="input_not_simulated", input=input_id)
         self.bus.publish("simulated_press", input=input_id, operator=operator)
         hold = max(hold, cfg.debounce * 2 + 0.15)
         self.devices.set_simulated_input(cfg, True)

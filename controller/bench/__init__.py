@@ -30,6 +30,7 @@ SUITES = (
     "controller.bench.texts",
     "controller.bench.journal",
     "controller.bench.service",
+    "controller.bench.consoles",
 )
 
 __all__ = ["SUITES", "BenchContext", "Figure", "format_report", "percentiles", "run"]
