@@ -38,6 +38,8 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
 ]
 
 MEANINGS: dict[str, str] = {
+    "Device.title": "what the duty officer calls it (\"kk / ru\"); consoles show it, not the id",
+    "Output.title": "what the duty officer calls it (\"kk / ru\"); consoles show it, not the id",
     "Config.code_phrases": "scenario id → the code phrase its staff zones hear (covert "
                            "scenarios only; by default nothing is spoken)",
     "Device.poll_share": "the share of a serial line's time input polling may take",
