@@ -421,6 +421,9 @@ class EventStream:
         self.sock.connect(str(path))
         self.sock.sendall(b'{"op": "subscribe"}\n')
         self.file = self.sock.makefile("rb")
+        # Subscribed before anything the test does next can publish an event.
+        while not json.loads(self.file.readline()).get("subscribed"):
+            pass
 
     def wait(self, kind: str, **match) -> dict:
         while True:
