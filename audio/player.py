@@ -2,7 +2,8 @@
 sends it announcements, hears what it reports, and starts it again whenever it ends.
 
 The player never ends while its owner runs: a worker that exits, crashes or is killed
-is started again (after 0.2 s, backing off to 2 s while it keeps failing), every
+is started again (after 0.2 s, backing off to 2 s while it keeps failing without
+playing a sound), every
 track it was playing ends with an error the owner can act on, and the owner hears of
 the exit (to raise a fault). A worker that hangs is the owner's to notice (frames stop
 flowing: `last_frames`) and to `kill`.
@@ -30,6 +31,7 @@ class Result:
     completed: bool
     first_frame: float | None  # monotonic time the first block went to the sink
     error: str | None = None
+    ended: float | None = None  # when the worker played (or dropped) the last block
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Player:
         self._ready = asyncio.Event()
         self._first_start = asyncio.Event()
         self._closing = False
+        self._played = False  # the current worker has put sound on a sink
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -92,7 +95,7 @@ class Player:
     async def _supervise(self) -> None:
         backoff = 0.2
         while not self._closing:
-            started = asyncio.get_running_loop().time()
+            self._played = False
             try:
                 await self._spawn()
             except OSError as exc:
@@ -108,8 +111,8 @@ class Player:
             if self._closing:
                 return
             self.on_report({"ev": "exit", "code": code})
-            if asyncio.get_running_loop().time() - started > 10:
-                backoff = 0.2
+            if self._played:
+                backoff = 0.2  # it played: not a crash loop, start the next one at once
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
@@ -145,6 +148,7 @@ class Player:
     def _heard(self, report: dict[str, Any]) -> None:
         ev = report.get("ev")
         if ev == "started":
+            self._played = True
             handle = self._tracks.get(str(report.get("track")))
             if handle is not None and handle.first is None:
                 handle.first = float(report["at"])
@@ -154,7 +158,7 @@ class Player:
             handle = self._tracks.pop(str(report.get("track")), None)
             if handle is not None and not handle.done.done():
                 handle.done.set_result(Result(bool(report.get("completed")), handle.first,
-                                              report.get("error")))
+                                              report.get("error"), report.get("at")))
         elif ev == "frames":
             lane = str(report.get("lane"))
             self.last_frames[lane] = max(self.last_frames.get(lane, 0.0), float(report["at"]))

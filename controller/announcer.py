@@ -270,7 +270,8 @@ class Announcer:
         self.bus.publish(
             "announcement_ended", activation, label=request.label, lane=lane,
             completed=result.completed, error=result.error,
-            live={"at_mono": time.monotonic()},
+            # When its last block went to the sink: what a stop is timed by.
+            live={"at_mono": time.monotonic(), "ended_at": result.ended},
         )
         return Played(result.completed, first[0] if first else None, result.error)
 

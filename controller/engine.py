@@ -69,6 +69,7 @@ class LaneProgress:
     closing_done: bool = False
     done: bool = False
     last_played: float = 0.0
+    first_frame: float | None = None
 
 
 @dataclass
@@ -745,8 +746,8 @@ class Engine:
             self._played(lane, step, played)
             if played.error and not step.cancelled and not step.playback.stopped:
                 # The worker restarts or falls back (a fault says so); try again, less
-                # often while it keeps failing.
-                lane.failures += 1
+                # often while it keeps failing before a single frame is heard.
+                lane.failures = 1 if played.first_frame is not None else lane.failures + 1
                 log.warning("lane %s: %s ended with %s", lane.id, step.request.label,
                             played.error)
                 await asyncio.sleep(min(0.2 * 2 ** (lane.failures - 1), 2.0))
@@ -754,14 +755,22 @@ class Engine:
                 lane.failures = 0
 
     def _first_frame(self, step: Step, confirmed: bool):
+        """The first frame of an activation on each lane is journaled (the first of all
+        is its `first_audio`)."""
         act = step.activation
 
         def first_frame(at: float) -> None:
-            if act is not None and act.first_audio is None:
+            if act is None:
+                return
+            prog = act.lane(step.lane)
+            if prog.first_frame is not None:
+                return
+            prog.first_frame = at
+            if act.first_audio is None:
                 act.first_audio = at
-                self.bus.publish("first_audio", act.id, lane=step.lane,
-                                 latency_ms=round((at - act.trigger_mono) * 1000, 2),
-                                 relays_confirmed=confirmed)
+            self.bus.publish("first_audio", act.id, lane=step.lane,
+                             latency_ms=round((at - act.trigger_mono) * 1000, 2),
+                             relays_confirmed=confirmed, live={"at_mono": at})
         return first_frame
 
     async def _route(self, lane: Lane, step: Step) -> bool:

@@ -24,6 +24,7 @@ from controller.config import load_config
 
 SUITES = (
     "controller.bench.alarm",
+    "controller.bench.audio",
     "controller.bench.rtu",
     "controller.bench.lines",
     "controller.bench.idle",

@@ -100,8 +100,12 @@ async def _all_on(probe, names: set[str], timeout: float = 10.0) -> float:
     return last
 
 
-async def _relays(ctx: BenchContext, boards: int, rounds: int) -> tuple[list[float], list[str]]:
+async def _relays(ctx: BenchContext, boards: int, rounds: int
+                  ) -> tuple[list[float], list[float], list[str]]:
+    """Trigger → every relay acknowledged; and → the first frame, which goes out only
+    once the zone and amplifier relays are acknowledged (into switched-on speakers)."""
     samples: list[float] = []
+    sound: list[float] = []
     async with _line(boards) as (bridge, _sims):
         path = ctx.site(f"rtu{boards}", lambda d: _rtu_site(d, bridge.b_path, boards))
         async with running(path) as (controller, probe):
@@ -113,9 +117,13 @@ async def _relays(ctx: BenchContext, boards: int, rounds: int) -> tuple[list[flo
                 t0 = time.monotonic()
                 act = await controller.engine.trigger("fire", source="operator", origin="bench")
                 samples.append((await _all_on(probe, names) - t0) * 1000)
+                first = await probe.wait("first_audio", activation=act.id, timeout=10)
+                if not first["relays_confirmed"]:
+                    raise RuntimeError("sound started before its zone relays were on")
+                sound.append((first["at_mono"] - t0) * 1000)
                 controller.engine.clear(act.id, "bench")
             await at_rest(controller)
-    return samples, _line_notes(bridge, f"{boards} board{'s' if boards > 1 else ''}")
+    return samples, sound, _line_notes(bridge, f"{boards} board{'s' if boards > 1 else ''}")
 
 
 async def _refusing(ctx: BenchContext, rounds: int) -> tuple[list[float], list[float]]:
@@ -158,8 +166,8 @@ def _line_notes(bridge, what: str) -> list[str]:
 
 def measure(ctx: BenchContext) -> list[Figure]:
     rounds = max(10, ctx.rounds // 2)
-    one, notes_one = asyncio.run(_relays(ctx, 1, rounds))
-    four, notes_four = asyncio.run(_relays(ctx, 4, rounds))
+    one, sound_one, notes_one = asyncio.run(_relays(ctx, 1, rounds))
+    four, sound_four, notes_four = asyncio.run(_relays(ctx, 4, rounds))
     to_fault, to_restored = asyncio.run(_refusing(ctx, min(5, ctx.rounds)))
     ctx.notes += notes_one + notes_four
     limit_note = "wire time at 9600 baud of one FC15 and its reply per board, with the silences between boards"
@@ -168,6 +176,11 @@ def measure(ctx: BenchContext) -> list[Figure]:
                one, 40, limit=wire_limit(1), limit_note=limit_note),
         Figure("relays_rtu_4", "trigger → all relays acknowledged, 4 × 8 relays on one line",
                four, 130, limit=wire_limit(4), limit_note=limit_note),
+        Figure("first_frame_confirmed_rtu",
+               "trigger → first frame into acknowledged zones, one RTU board", sound_one, 150),
+        Figure("first_frame_confirmed_rtu_4",
+               "trigger → first frame into acknowledged zones, 4 boards on a line", sound_four,
+               150),
         Figure("writes_refused_to_fault", "board refuses writes → fault raised (RTU)",
                to_fault, 3000, standard="EN 54-16: fault within 100 s",
                standard_allows=100000),
