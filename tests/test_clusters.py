@@ -245,3 +245,27 @@ async def _slow_proxy(port: int, delay: float):
 
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
+
+
+def test_the_readme_two_lane_example_is_a_valid_site(tmp_path):
+    """The README's two-lane snippet, put into the demo site, passes every check."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    import tomli_w
+
+    from controller.sitecheck import load_site
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    snippet = re.search(r"### Two audio lanes.*?```toml\n(.*?)```", readme, re.S).group(1)
+    extra = tomllib.loads(snippet)
+    site = tomllib.loads((root / "config.toml").read_text())
+    site["audio"].update(extra["audio"])
+    site["zones"] = extra["zones"]
+    site["scenarios"] = str(root / "scenarios")
+    (tmp_path / "config.toml").write_text(tomli_w.dumps(site))
+    config, _library = load_site(tmp_path / "config.toml")
+    assert set(config.lanes()) == {"main", "staff"}
+    assert config.zones["office"].lane == "staff"
