@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import time
+from pathlib import Path
 
 TIME_ERROR = 5  # adjtimex: the clock is not synchronised
 JUMP = 2.0  # seconds of wall clock against monotonic that count as a jump
@@ -43,3 +44,11 @@ class ClockWatch:
         delta = offset - self.offset
         self.offset = offset
         return delta if abs(delta) >= JUMP else None
+
+
+def boot_id() -> str:
+    """This boot of the machine (rows' `mono` counts from it)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""

@@ -6,9 +6,10 @@ Rules (SPEC §5; the README's "How the engine decides" says the same for people)
   clears it, or, for drills, until its own repetitions end.
 - Re-triggering a scenario that is not cleared returns the same activation.
 - Each zone is held by the highest-ranked activation that speaks there: active, not
-  silenced, with something to say. A silenced activation never holds a zone against
-  one that is not: silence stops that sound, never all sound. The others are
-  suspended, not lost, and resume when the zone is free.
+  silenced, with something left to say there. A silenced activation, or one that has
+  said all it will say (a code phrase spoken once, a message repeated its count), never
+  holds a zone against one that speaks: silence stops that sound, never all sound. The
+  others are suspended, not lost, and resume when the zone is free.
 - During a lockdown (`shelter`), an evacuation from an automatic source is held for
   an operator's confirmation and the staff zones are told at once. An operator's
   evacuation (confirmed, or triggered by an operator during the lockdown) wins over
@@ -70,6 +71,7 @@ class LaneProgress:
     done: bool = False
     last_played: float = 0.0
     first_frame: float | None = None
+    next_cycle_at: float | None = None
 
 
 @dataclass
@@ -472,7 +474,9 @@ class Engine:
         for lane in self.lanes.values():
             # Notices about it are stale now (a held evacuation that was decided).
             lane.notices = [n for n in lane.notices if n.about != act.id]
-        if announce and not act.scenario.silent and not was_held:
+        # A covert alarm (hostage) ends as quietly as it ran: an all-clear would tell
+        # anyone listening that it was there.
+        if announce and not act.scenario.silent and not act.scenario.covert and not was_held:
             # The all-clear (or a drill's closing, if it did not close itself) goes to
             # its zones once no open activation covers them.
             closed = bool(act.progress) and all(p.closing_done for p in act.progress.values())
@@ -513,8 +517,11 @@ class Engine:
                 if (a.speaks if speaking else a.state == "active")]
         for act in sorted(acts, key=Activation.rank, reverse=True):
             for zone in act.zones:
-                if holders.get(zone, "x") is None:
-                    holders[zone] = act
+                if holders.get(zone, "x") is not None:
+                    continue
+                if speaking and act.lane(self.config.zones[zone].lane).done:
+                    continue  # it has said all it will say there: the zone is free
+                holders[zone] = act
         return holders
 
     def held_zones(self, act: Activation, holders: dict[str, Activation | None] | None = None
@@ -608,16 +615,23 @@ class Engine:
         staff = [z for z in held if self.config.zones[z].staff]
         public = [z for z in held if not self.config.zones[z].staff]
         steps: list[Step] = []
+        first_cycle = act.lane(lane.id).repetitions == 0
         for audience, zones in (("public", public), ("staff", staff)):
             req = self.announcer.scenario_request(act.scenario, audience, act.parameters)
-            if req is not None and zones:
-                steps.append(Step(lane.id, act, req, zones, audience))
-        if steps and act.drill:
-            # NFPA 72: a drill message says it is a drill, every time.
-            first = act.lane(lane.id).repetitions == 0
-            name = "drill_preamble" if first else "drill_marker"
-            steps.insert(0, Step(lane.id, act, self.announcer.shared_request(name), held,
-                                 "preamble" if first else "marker"))
+            if req is None or not zones:
+                continue
+            if act.drill:
+                # NFPA 72: a drill message says it is a drill, every time: the full
+                # preamble to every zone first, then the short marker before each message.
+                if first_cycle and not steps:
+                    steps.append(Step(lane.id, act,
+                                      self.announcer.shared_request("drill_preamble"), held,
+                                      "preamble"))
+                else:
+                    steps.append(Step(lane.id, act,
+                                      self.announcer.shared_request("drill_marker"), zones,
+                                      "marker"))
+            steps.append(Step(lane.id, act, req, zones, audience))
         return steps
 
     def _activation_step(self, act: Activation, lane: Lane, held: list[str],
@@ -697,15 +711,26 @@ class Engine:
                           announce=False)
                 self._refresh()
             return
+        now = time.monotonic()
+        if step.kind in ("public", "staff") and prog.next_cycle_at is None:
+            # The pause runs from the end of the cycle's first message: on a shared
+            # lane the staff message plays in it, so the public one comes round sooner.
+            prog.next_cycle_at = now + act.scenario.repeat.pause
         holders = self.zone_holders()
         held = [z for z in lane.zones if holders.get(z) is act]
         prog.part += 1
         if prog.part >= len(self._cycle(act, lane, held)):
             prog.part = 0
             prog.repetitions += 1
+            next_cycle_at = prog.next_cycle_at or now + act.scenario.repeat.pause
+            prog.next_cycle_at = None
             count = act.scenario.repeat.drill_count if act.drill else act.scenario.repeat.count
             if not count or prog.repetitions < count:
-                prog.pause_until = time.monotonic() + act.scenario.repeat.pause
+                prog.pause_until = next_cycle_at
+            elif not act.drill:
+                # Said all it will say here: its zones are free for whoever else speaks.
+                prog.done = True
+                self._refresh()
 
     def _drill_finished(self, act: Activation) -> bool:
         """Every lane that carries one of the drill's zones has closed it."""

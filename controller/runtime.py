@@ -123,7 +123,8 @@ class Controller:
             self.faults.raise_(CONFIG_FAULT, "config_fallback", problems=self.config_problems)
         else:
             self._keep_last_good(self.config)
-        self.bus.publish("controller_started", version=VERSION, config=str(self.config.base_dir),
+        self.bus.publish("controller_started", version=VERSION, boot_id=clock.boot_id(),
+                         config=str(self.config.base_dir),
                          site=self.config.site.name)
         for warning in self.library.warnings:
             self.bus.publish("warning", message=warning)

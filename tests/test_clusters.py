@@ -269,3 +269,52 @@ def test_the_readme_two_lane_example_is_a_valid_site(tmp_path):
     config, _library = load_site(tmp_path / "config.toml")
     assert set(config.lanes()) == {"main", "staff"}
     assert config.zones["office"].lane == "staff"
+
+
+def _code_phrase(cfg) -> None:
+    cfg["code_phrases"] = {"hostage": {"kk": "Әкімші үшінші кабинетке келсін.",
+                                       "ru": "Администратора просят пройти в третий кабинет."}}
+
+
+async def test_a_covert_alarm_that_has_spoken_frees_its_zone_and_ends_quietly(tmp_path,
+                                                                            audio_cache):
+    """A hostage alarm says its code phrase once: after that it holds the office no
+    more, so a fire's staff message reaches the office; and it ends with no all-clear
+    (that would tell anyone listening that it was there)."""
+    controller, events = await start_controller(make_site(tmp_path, audio_cache,
+                                                          change=_code_phrase))
+    try:
+        engine = controller.engine
+        hostage = await engine.trigger("hostage", source="operator", origin="t")
+        await events.wait("announcement_ended", activation=hostage.id, completed=True,
+                          timeout=30)
+        fire = await engine.trigger("fire", source="operator", origin="t")
+        staff = await events.wait("announcement_started", activation=fire.id,
+                                  label="fire-staff", timeout=60)
+        assert staff["zones"] == ["office"]
+        assert hostage.id in engine.activations, "still open: the console carries it"
+        engine.clear(fire.id, "t")
+        notice = await events.wait("announcement_started", label="all_clear", timeout=30)
+        assert "office" not in notice["zones"], "the hostage alarm is still open there"
+        engine.clear(hostage.id, "t")
+        await events.wait("cleared", activation=hostage.id)
+        queued = [n for lane in engine.lanes.values() for n in lane.notices]
+        playing = [lane.playing for lane in engine.lanes.values() if lane.playing]
+        assert not any("office" in n.zones for n in queued + playing
+                       if n.kind == "all_clear"), "no all-clear after a covert alarm"
+    finally:
+        await controller.stop()
+
+
+async def test_the_pause_runs_from_the_end_of_the_first_message(running):
+    """On a shared lane the staff message plays within the pause that follows the public
+    one: the next cycle is due a pause after the public message, not after the staff."""
+    controller, events = running
+    fire = await controller.engine.trigger("fire", source="operator", origin="t")
+    await events.wait("announcement_ended", activation=fire.id, label="fire-public",
+                      completed=True, timeout=60)
+    due = fire.lane("main").next_cycle_at
+    assert due is not None
+    await events.wait("announcement_ended", activation=fire.id, label="fire-staff",
+                      completed=True, timeout=60)
+    assert fire.lane("main").pause_until == due

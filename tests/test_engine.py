@@ -34,9 +34,13 @@ async def test_fire_drill_runs_through_and_ends_by_itself(tmp_path, audio_cache)
         await wait_coils(_sim(controller), {c: False for c in ch.values()})
         labels = [e["label"] for e in events.drain()
                   if e["kind"] == "announcement_started" and e["activation"] == act.id]
-        assert labels == ["drill_preamble", "fire-public", "fire-staff", "drill_marker",
-                          "fire-public", "fire-staff", "drill_closing"], \
-            "every cycle says it is a drill"
+        assert labels == ["drill_preamble", "fire-public", "drill_marker", "fire-staff",
+                          "drill_marker", "fire-public", "drill_marker", "fire-staff",
+                          "drill_closing"], "every drill message says it is a drill"
+        markers = [e for e in events.seen if e["kind"] == "announcement_started"
+                   and e["label"] == "drill_marker"]
+        assert [m["zones"] for m in markers] == [["office"], ["hall", "lobby", "yard"],
+                                                 ["office"]], "each in its message's zones"
         staff = [e for e in events.seen if e["kind"] == "announcement_started"
                  and e["label"] == "fire-staff"]
         assert all(e["zones"] == ["office"] for e in staff)

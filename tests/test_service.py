@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -698,6 +699,19 @@ def test_a_jump_of_the_clock_is_journaled(site, tmp_path):
         proc.wait(30)
         notify.close()
     assert _rows(site, "clock_jump") == 1
+    # The rows' own monotonic clock (seconds since boot) did not jump with the wall clock:
+    # an inspector sees the true time between the start and the jump.
+    db = sqlite3.connect(f"file:{site.parent / 'journal.sqlite'}?mode=ro", uri=True)
+    try:
+        rows = {kind: (ts, json.loads(data)) for kind, ts, data in db.execute(
+            "SELECT kind, ts, data FROM events WHERE kind IN ('controller_started', "
+            "'clock_jump') ORDER BY seq")}
+    finally:
+        db.close()
+    (start_ts, start), (jump_ts, jump) = rows["controller_started"], rows["clock_jump"]
+    assert start["boot_id"] and 0 <= jump["mono"] - start["mono"] < 600
+    wall = (datetime.fromisoformat(jump_ts) - datetime.fromisoformat(start_ts)).total_seconds()
+    assert wall > 3000, "the wall clock jumped an hour between the two rows"
 
 
 def test_an_unsynchronised_clock_is_a_fault_where_the_kernel_tells(tmp_path, audio_cache):

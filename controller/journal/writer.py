@@ -192,8 +192,14 @@ class Journal:
 
     # -- appending ----------------------------------------------------------------------
     def append(self, kind: str, activation: str | None = None, **data: Any) -> str:
-        """Queue one row; returns its timestamp."""
+        """Queue one row; returns its timestamp.
+
+        Every row carries `mono`, the seconds since the machine booted (CLOCK_BOOTTIME,
+        which no one can set and which counts through suspend): with the boot id in the
+        `controller_started` row, an inspector sees the order and the true time between
+        rows even across a jump of the wall clock."""
         ts = data.pop("ts", None) or now_iso()
+        data.setdefault("mono", round(time.clock_gettime(time.CLOCK_BOOTTIME), 3))
         payload = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
         with self._lock:
             self._accepted += 1
