@@ -613,6 +613,8 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
     "label": {
         "drill_preamble": {"en": "the drill announcement", "ru": "объявление об учении",
                            "kk": "оқу-жаттығу туралы хабарландыру"},
+        "drill_marker": {"en": "the drill marker", "ru": "пометка «учение»",
+                         "kk": "«оқу-жаттығу» белгісі"},
         "drill_closing": {"en": "the end of the drill", "ru": "окончание учения",
                           "kk": "оқу-жаттығудың аяқталуы"},
         "all_clear": {"en": "the all-clear", "ru": "отбой тревоги",

@@ -217,6 +217,12 @@ def test_every_event_the_controller_publishes_has_words():
     assert not missing, f"add these event kinds to controller/messages.py EVENTS: {missing}"
 
 
+def test_every_shared_announcement_has_a_name():
+    from controller.scenarios import SharedTexts
+    missing = [n for n in SharedTexts.SPOKEN if n not in messages.WORDS["label"]]
+    assert not missing, f"add these labels to controller/messages.py WORDS['label']: {missing}"
+
+
 def test_the_demo_site_names_everything_in_both_languages():
     config = tomllib.loads((ROOT / "config.toml").read_text())
     titled = [config["site"]["name"], *(d["title"] for d in config["devices"]),
