@@ -87,8 +87,11 @@ class Activation:
     order: int
     state: str = "active"  # active | held | cleared
     silenced: bool = False
-    # An operator's evacuation during a lockdown: it wins over the lockdown.
+    # An operator's evacuation during a lockdown: it wins over the lockdowns open then.
     overrides_lockdown: bool = False
+    # Which decision of that kind it came after (see Engine._epoch): an overriding
+    # evacuation carries its own, a lockdown the one in force when it started.
+    epoch: int = 0
     first_audio: float | None = None
     trigger_mono: float = field(default_factory=time.monotonic)
     ticks: dict[str, dict[int, str]] = field(default_factory=lambda: {r: {} for r in ROLES})
@@ -105,8 +108,11 @@ class Activation:
         """Wants loudspeakers now: active, not silenced, with something to say."""
         return self.state == "active" and not self.silenced and not self.scenario.silent
 
-    def rank(self) -> tuple[bool, int, int]:
-        return (self.overrides_lockdown, self.priority, -self.order)
+    def rank(self) -> tuple[bool, int, int, int]:
+        """Who has a zone: a real alarm before any drill; an operator's evacuation
+        before the lockdowns it was decided against (a lockdown started later competes
+        by priority again); then priority; then the earlier one."""
+        return (not self.drill, self.epoch, self.priority, -self.order)
 
     def lane(self, lane: str) -> LaneProgress:
         return self.progress.setdefault(lane, LaneProgress())
@@ -165,6 +171,8 @@ class Engine:
         self._order = 0
         # Bumped by every new activation: a notice started before it yields to it.
         self._generation = 0
+        # Counts operators' evacuations decided against a lockdown (Activation.rank).
+        self._epoch = 0
         self.lanes: dict[str, Lane] = {
             name: Lane(name, [z for z, zone in config.zones.items() if zone.lane == name],
                        [a for a in config.lane_amplifiers(name) if a in config.outputs])
@@ -208,6 +216,10 @@ class Engine:
         last_ts = recovered.last_row.ts if recovered.last_row else now_iso()
         now = datetime.now(UTC)
         gap = (now - datetime.fromisoformat(last_ts)).total_seconds()
+        # The order of the operators' overriding decisions and of the lockdowns, from
+        # the journal's sequence: what won over what before the restart wins again.
+        decisions: list[tuple[int, Activation]] = []
+        lockdowns: list[tuple[int, Activation]] = []
         for act_id, rows in recovered.open_activations.items():
             first = rows[0]
             data = first.data
@@ -235,11 +247,17 @@ class Engine:
                 trigger_mono=time.monotonic() - age,
                 resumed=True,
             )
+            act.overrides_lockdown = act.overrides_lockdown and not act.drill
+            if act.overrides_lockdown:
+                decisions.append((first.seq, act))
+            if scenario.kind == "shelter":
+                lockdowns.append((first.seq, act))
             for row in rows[1:]:
                 if row.kind == "confirmed":
                     act.state = "active"
-                    act.overrides_lockdown = act.overrides_lockdown or bool(
-                        row.data.get("overrides_lockdown", False))
+                    if row.data.get("overrides_lockdown", False) and not act.drill:
+                        act.overrides_lockdown = True
+                        decisions.append((row.seq, act))
                 elif row.kind == "silenced":
                     act.silenced = True
                 elif row.kind == "checklist_tick" and row.data.get("role") in ROLES:
@@ -259,11 +277,29 @@ class Engine:
                 gap_s=round(gap, 3),
                 last_journal_row=last_ts,
             )
+        decisions.sort(key=lambda d: d[0])
+        for epoch, (_, act) in enumerate(decisions, start=1):
+            act.epoch = epoch
+        for seq, act in lockdowns:
+            act.epoch = sum(1 for decided, _ in decisions if decided < seq)
+        self._epoch = len(decisions)
 
     # -- triggers ---------------------------------------------------------------------
     def _lockdown(self) -> bool:
-        return any(a.scenario.kind == "shelter" and a.state == "active"
+        """A real lockdown is open (a drill never holds back a real evacuation)."""
+        return any(a.scenario.kind == "shelter" and a.state == "active" and not a.drill
                    for a in self.activations.values())
+
+    def _override(self, act: Activation) -> None:
+        """An operator's real evacuation during a real lockdown: it wins over every
+        lockdown open now, never over one that starts later."""
+        act.overrides_lockdown = (act.scenario.kind == "evacuate" and not act.drill
+                                  and self._lockdown())
+        if act.overrides_lockdown:
+            self._epoch += 1
+            act.epoch = self._epoch
+        elif act.scenario.kind == "shelter":
+            act.epoch = self._epoch
 
     async def trigger(
         self,
@@ -320,7 +356,10 @@ class Engine:
             and lockdown
         )
         act.state = "held" if hold else "active"
-        act.overrides_lockdown = evacuation and lockdown and source == "operator"
+        if source == "operator" or not evacuation:
+            self._override(act)
+        if not drill:
+            self._drop_drill_closings()
         self.activations[act.id] = act
         extra: dict[str, Any] = {"note": note} if note else {}
         self.bus.publish(
@@ -418,7 +457,7 @@ class Engine:
         if act.state != "held":
             raise RequestInvalid(code="not_held", activation=act.id)
         act.state = "active"
-        act.overrides_lockdown = act.scenario.kind == "evacuate" and self._lockdown()
+        self._override(act)
         self._generation += 1
         self.bus.publish("confirmed", act.id, operator=operator,
                          overrides_lockdown=act.overrides_lockdown)
@@ -479,8 +518,12 @@ class Engine:
         if announce and not act.scenario.silent and not act.scenario.covert and not was_held:
             # The all-clear (or a drill's closing, if it did not close itself) goes to
             # its zones once no open activation covers them.
+            # A drill that ends while a real alarm is open closes with nothing: the real
+            # alarm's all-clear is all people should hear of it.
             closed = bool(act.progress) and all(p.closing_done for p in act.progress.values())
-            name = ("drill_closing" if not closed else None) if act.drill else "all_clear"
+            real_open = any(not a.drill for a in self.activations.values())
+            name = (None if closed or real_open else "drill_closing") if act.drill \
+                else "all_clear"
             if name is not None:
                 request = self.announcer.shared_request(name)
                 for lane in self.lanes.values():
@@ -494,6 +537,15 @@ class Engine:
             self.bus.publish("still_open", top.id, journal=False,
                              open=[a.id for a in sorted(self.activations.values(),
                                                         key=Activation.rank, reverse=True)])
+
+    def _drop_drill_closings(self) -> None:
+        """A real alarm makes any drill's closing stale, playing or waiting."""
+        for lane in self.lanes.values():
+            lane.notices = [n for n in lane.notices if n.kind != "closing" or not n.notice]
+            playing = lane.playing
+            if playing is not None and playing.notice and playing.kind == "closing":
+                playing.dropped = True
+                self._cut(playing)
 
     def _queue_notice(self, step: Step) -> None:
         """One pending notice per message and lane: clearing three alarms at once gives
@@ -538,8 +590,10 @@ class Engine:
         outputs = self.config.outputs
         wanted: dict[str, set[str]] = {}
         holders = self.zone_holders(speaking=False)
-        evacuating = any(h is not None and h.scenario.kind == "evacuate"
-                         for h in holders.values())
+        # A locked door must never trap an evacuating crowd; a drill's evacuation never
+        # opens a door a real lockdown locked.
+        evacuating = {h.drill for h in holders.values()
+                      if h is not None and h.scenario.kind == "evacuate"}
         for act in self.activations.values():
             if act.state != "active":
                 continue
@@ -551,8 +605,8 @@ class Engine:
                     continue
                 if act.silenced and out.kind == "sounder":
                     continue
-                if evacuating and out.kind == "lock":
-                    continue  # a locked door must never trap an evacuating crowd
+                if out.kind == "lock" and (False in evacuating or (act.drill and evacuating)):
+                    continue
                 wanted.setdefault(name, set()).add(act.id)
         for lane in self.lanes.values():
             if not lane.routed or lane.playing is None:

@@ -38,8 +38,8 @@ async def test_the_held_evacuation_notice_stops_once_decided_and_never_blocks(tm
         ended = await events.wait("announcement_ended", label="held_evacuation", timeout=30)
         assert ended["completed"] is False, "a decided notice is stale: it stops"
         await events.wait("announcement_started", activation=fire.id, timeout=10)
-        drill = await engine.trigger("explosion", source="operator", origin="t", drill=True)
-        await events.wait("first_audio", activation=drill.id, timeout=10)
+        explosion = await engine.trigger("explosion", source="operator", origin="t")
+        await events.wait("first_audio", activation=explosion.id, timeout=10)
         assert attack.id in engine.activations
     finally:
         await controller.stop()
@@ -131,6 +131,95 @@ async def test_silent_activations_stay_open_and_keep_their_zones_all_clear_back(
     assert set(notice["zones"]) == {"hall", "lobby", "yard"}
     still = await events.wait("still_open", timeout=5)
     assert set(still["open"]) == {phone.id, written.id}
+
+
+async def test_a_drill_never_takes_the_loudspeakers_from_a_real_alarm(running):
+    """A drill started during a real alarm stays under it: the real fire keeps every
+    zone and is never cut; a drill evacuation during a real lockdown overrides nothing
+    and leaves the door locked."""
+    controller, events = running
+    engine = controller.engine
+    ch = coil_map(controller)
+    fire = await engine.trigger("fire", source="operator", origin="t")
+    await events.wait("announcement_started", activation=fire.id, timeout=30)
+    drill = await engine.trigger("collapse", source="operator", origin="t", drill=True)
+    status = _status(controller)
+    assert status[fire.id]["suspended"] is False
+    assert set(status[fire.id]["held_zones"]) == {"hall", "lobby", "yard", "office"}
+    assert status[drill.id]["held_zones"] == []
+    engine.clear(fire.id, "t")
+    engine.clear(drill.id, "t")
+    attack = await engine.trigger("armed_attack", source="operator", origin="t")
+    await wait_coils(_sim(controller), {ch["door_lock"]: True})
+    evacuation = await engine.trigger("collapse", source="operator", origin="t", drill=True)
+    assert evacuation.overrides_lockdown is False
+    status = _status(controller)
+    assert set(status[attack.id]["held_zones"]) == {"hall", "lobby", "yard", "office"}
+    assert status[evacuation.id]["held_zones"] == []
+    assert engine.desired_outputs()[0]["door_lock"] is True
+    await wait_coils(_sim(controller), {ch["door_lock"]: True})
+
+
+async def test_a_lockdown_after_an_overriding_evacuation_takes_over_by_priority(running):
+    """Armed attack, then an operator's evacuation (it wins over that lockdown), then a
+    terrorist attack: the later lockdown is heard, by its priority."""
+    controller, events = running
+    engine = controller.engine
+    attack = await engine.trigger("armed_attack", source="operator", origin="t")
+    explosion = await engine.trigger("explosion", source="operator", origin="t")
+    assert explosion.overrides_lockdown is True
+    await events.wait("announcement_started", activation=explosion.id, timeout=30)
+    terror = await engine.trigger("terrorist_attack", source="operator", origin="t")
+    await events.wait("announcement_started", activation=terror.id, timeout=30)
+    status = _status(controller)
+    assert status[terror.id]["suspended"] is False
+    assert set(status[terror.id]["held_zones"]) == {"hall", "lobby", "yard", "office"}
+    assert status[attack.id]["suspended"] is True
+
+
+async def test_what_won_over_what_wins_again_after_a_restart(tmp_path, audio_cache):
+    """The order of lockdowns and of the operator's overriding evacuation is read back
+    from the journal: after a restart the same alarm holds the zones."""
+    site = make_site(tmp_path, audio_cache)
+    controller, events = await start_controller(site)
+    try:
+        engine = controller.engine
+        attack = await engine.trigger("armed_attack", source="operator", origin="t")
+        fire = await engine.trigger("fire", source="input", origin="call_point_lobby")
+        engine.confirm(fire.id, "duty officer")
+        terror = await engine.trigger("terrorist_attack", source="operator", origin="t")
+        before = {a: s["held_zones"] for a, s in _status(controller).items()}
+        await asyncio.to_thread(controller.journal.flush, 5)
+    finally:
+        await controller.stop()
+    assert set(before[terror.id]) == {"hall", "lobby", "yard", "office"}
+    controller, events = await start_controller(site)
+    try:
+        after = {a: s["held_zones"] for a, s in _status(controller).items()}
+        assert after == before
+        assert {attack.id, fire.id, terror.id} <= set(after)
+        controller.engine.clear(terror.id, "t")
+        held = {a: s["held_zones"] for a, s in _status(controller).items()}
+        assert set(held[fire.id]) == {"hall", "lobby", "yard", "office"}
+    finally:
+        await controller.stop()
+
+
+async def test_no_drill_closing_is_heard_after_a_real_alarm(running):
+    """A drill ended while a real alarm is open says nothing of drills afterwards: the
+    real alarm's all-clear is the only thing people hear when it ends."""
+    controller, events = running
+    engine = controller.engine
+    drill = await engine.trigger("collapse", source="operator", origin="t", drill=True)
+    await events.wait("first_audio", activation=drill.id, timeout=30)
+    fire = await engine.trigger("fire", source="operator", origin="t")
+    await events.wait("announcement_started", activation=fire.id, timeout=30)
+    engine.clear(drill.id, "t")
+    engine.clear(fire.id, "t")
+    await events.wait("announcement_started", label="all_clear", timeout=30)
+    await events.wait("announcement_ended", label="all_clear", timeout=60)
+    labels = [e["label"] for e in events.seen if e["kind"] == "announcement_started"]
+    assert "drill_closing" not in labels, labels
 
 
 async def test_activations_in_one_lane_take_turns(running):
