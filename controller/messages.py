@@ -246,6 +246,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kk": "контроллер жұмыс істемеген кезде «{entry}» жоспарлы әрекеті өткізілмей қалды "
               "({count} рет), соңғысы {last}",
     },
+    "schedule_skipped": {
+        "en": "the scheduled drill «{entry}» did not run: a real alarm is open ({activation})",
+        "ru": "плановое учение «{entry}» не проведено: идёт настоящая тревога ({activation})",
+        "kk": "«{entry}» жоспарлы оқу-жаттығуы өткізілмеді: нақты дабыл жүріп жатыр "
+              "({activation})",
+    },
     "reminder": {"en": "{text}", "ru": "{text}", "kk": "{text}"},
     "schedule_failed": {
         "en": "scheduled «{entry}» failed: {error}",
@@ -410,6 +416,11 @@ EVENTS: dict[str, dict[str, str]] = {
         "ru": "пропущено по расписанию, пока контроллер не работал: {entry} (раз: {count})",
         "kk": "контроллер жұмыс істемеген кезде кесте бойынша өткізілмей қалды: "
               "{entry} ({count} рет)",
+    },
+    "schedule_skipped": {
+        "en": "scheduled drill not run, a real alarm is open: {entry}",
+        "ru": "плановое учение не проведено, идёт настоящая тревога: {entry}",
+        "kk": "жоспарлы оқу-жаттығу өткізілмеді, нақты дабыл жүріп жатыр: {entry}",
     },
     "schedule_run": {
         "en": "by the schedule: {entry}",

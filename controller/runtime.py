@@ -303,7 +303,15 @@ class Controller:
         self.bus.publish("schedule_run", entry=entry.id, action=entry.action,
                          scenario=entry.scenario)
         try:
-            if entry.action == "drill":
+            real = [a for a in self.engine.activations.values() if not a.drill]
+            if entry.action == "drill" and real:
+                # No drill while a real alarm is open: people must never wonder which
+                # of the two they are hearing. The inspector sees why it did not run.
+                self.bus.publish("schedule_skipped", real[0].id, entry=entry.id,
+                                 scenario=entry.scenario)
+                self.faults.raise_(f"notice:skipped:{entry.id}", "schedule_skipped",
+                                   entry=entry.id, activation=real[0].id)
+            elif entry.action == "drill":
                 await self.engine.trigger(entry.scenario, source="schedule", origin=entry.id,
                                           drill=True, zones=entry.zones,
                                           parameters=entry.parameters)

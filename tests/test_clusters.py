@@ -407,3 +407,25 @@ async def test_the_pause_runs_from_the_end_of_the_first_message(running):
     await events.wait("announcement_ended", activation=fire.id, label="fire-staff",
                       completed=True, timeout=60)
     assert fire.lane("main").pause_until == due
+
+
+async def test_no_scheduled_drill_runs_while_a_real_alarm_is_open(tmp_path, audio_cache):
+    def every_second(cfg):
+        cfg["schedule"] = [{"id": "monthly", "cron": "* * * * * *", "action": "drill",
+                            "scenario": "collapse"}]
+
+    controller, events = await start_controller(make_site(tmp_path, audio_cache,
+                                                          change=every_second))
+    try:
+        fire = await controller.engine.trigger("fire", source="operator", origin="t")
+        for drill in [a for a in controller.engine.activations.values() if a.drill]:
+            controller.engine.clear(drill.id, "t")  # one that ran before the fire
+        since = len(events.drain())
+        skipped = await events.wait("schedule_skipped", entry="monthly", timeout=5)
+        assert skipped["activation"] == fire.id
+        assert "notice:skipped:monthly" in controller.faults.active
+        controller.schedule.stop()
+        assert not [e for e in events.drain()[since:] if e["kind"] == "triggered"]
+        assert all(not a.drill for a in controller.engine.activations.values())
+    finally:
+        await controller.stop()
