@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from audio.wire import WireError, encode, read_frame_async
+
+log = logging.getLogger(__name__)
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -99,7 +102,7 @@ class Player:
             try:
                 await self._spawn()
             except OSError as exc:
-                self.on_report({"ev": "exit", "code": None, "error": f"cannot start: {exc}"})
+                self._tell({"ev": "exit", "code": None, "error": f"cannot start: {exc}"})
                 self._first_start.set()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -110,7 +113,7 @@ class Player:
             self._fail_all("the audio worker ended")
             if self._closing:
                 return
-            self.on_report({"ev": "exit", "code": code})
+            self._tell({"ev": "exit", "code": code})
             if self._played:
                 backoff = 0.2  # it played: not a crash loop, start the next one at once
             await asyncio.sleep(backoff)
@@ -162,7 +165,15 @@ class Player:
         elif ev == "frames":
             lane = str(report.get("lane"))
             self.last_frames[lane] = max(self.last_frames.get(lane, 0.0), float(report["at"]))
-        self.on_report(report)
+        self._tell(report)
+
+    def _tell(self, report: dict[str, Any]) -> None:
+        """Pass a report on. The owner's handler failing must never end the supervision
+        of the worker: the next worker would never be started."""
+        try:
+            self.on_report(report)
+        except Exception:  # noqa: BLE001 - logged in full; the supervision goes on
+            log.exception("the audio worker's report %s could not be handled", report.get("ev"))
 
     def _fail_all(self, error: str) -> None:
         tracks, self._tracks = self._tracks, {}

@@ -29,6 +29,7 @@ Times are `time.monotonic()`, which is one clock for every process on the machin
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -286,6 +287,9 @@ def _play(command: dict[str, Any], payload: bytes, link: Link, output: Output | 
 
 
 def main() -> None:
+    # Ctrl+C in a terminal reaches the whole foreground group, this worker too; the
+    # controller decides when the sound stops (it closes our stdin), never the key.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(sys.stdin.buffer, sys.stdout.buffer)
 
 

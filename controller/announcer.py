@@ -162,11 +162,16 @@ class Announcer:
             if self._expected <= set(self.sinks):
                 self._reported.set()
         elif ev == "exit":
-            detail = report.get("error") or f"exit code {report.get('code')}"
-            self.faults.raise_("audio:worker", "audio_worker_ended", detail=detail)
+            if report.get("error"):
+                detail = str(report["error"])
+                self.faults.raise_("audio:worker", "audio_worker_ended", detail=detail)
+            else:
+                detail = f"exit code {report.get('code')}"
+                self.faults.raise_("audio:worker", "audio_worker_exited",
+                                   status=report.get("code"))
             self.bus.publish("audio_worker_restarted", detail=detail)
         elif ev == "started" and "audio:worker" in self.faults.active:
-            self.faults.clear("audio:worker", "sound flows again")
+            self.faults.clear("audio:worker", "sound flows again", leave_notice=True)
 
     def last_frame(self, lane: str) -> float:
         return self.player.last_frames.get(lane, 0.0) if self.player else 0.0

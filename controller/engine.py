@@ -94,6 +94,9 @@ class Activation:
     epoch: int = 0
     first_audio: float | None = None
     trigger_mono: float = field(default_factory=time.monotonic)
+    # From when it should be heard: its trigger, an operator's confirmation of a held
+    # evacuation, or the restart that resumed it. First-audio latency counts from here.
+    audible_mono: float = field(default_factory=time.monotonic)
     ticks: dict[str, dict[int, str]] = field(default_factory=lambda: {r: {} for r in ROLES})
     answers: dict[str, str] = field(default_factory=dict)
     progress: dict[str, LaneProgress] = field(default_factory=dict)
@@ -457,6 +460,7 @@ class Engine:
         if act.state != "held":
             raise RequestInvalid(code="not_held", activation=act.id)
         act.state = "active"
+        act.audible_mono = time.monotonic()
         self._override(act)
         self._generation += 1
         self.bus.publish("confirmed", act.id, operator=operator,
@@ -848,7 +852,7 @@ class Engine:
             if act.first_audio is None:
                 act.first_audio = at
             self.bus.publish("first_audio", act.id, lane=step.lane,
-                             latency_ms=round((at - act.trigger_mono) * 1000, 2),
+                             latency_ms=round((at - act.audible_mono) * 1000, 2),
                              relays_confirmed=confirmed, live={"at_mono": at})
         return first_frame
 
@@ -902,7 +906,7 @@ class Engine:
                     lane.expect_since = now
                 if lane.stalled_at is not None and heard > lane.stalled_at:
                     lane.stalled_at = None
-                    self.faults.clear(key, "sound flows again")
+                    self.faults.clear(key, "sound flows again", leave_notice=True)
                 if now - max(heard, lane.expect_since, lane.routing_until) > STALL_SECONDS:
                     self.faults.raise_(key, "audio_stalled", lane=lane.id, activation=act.id,
                                        seconds=STALL_SECONDS)

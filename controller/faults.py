@@ -51,9 +51,19 @@ class FaultBook:
         self.active[key] = fault
         self.bus.publish("fault", key=key, code=code, params=params, message=fault.message)
 
-    def clear(self, key: str, message: str = "") -> None:
-        if self.active.pop(key, None) is not None:
-            self.bus.publish("fault_cleared", key=key, message=message)
+    def clear(self, key: str, message: str = "", *, leave_notice: bool = False) -> None:
+        """End the fault `key`. With `leave_notice`, a fault nobody acknowledged stays on
+        the consoles as a notice until someone does: a gap in the sound that healed
+        itself in a second must still be seen."""
+        fault = self.active.pop(key, None)
+        if fault is None:
+            return
+        self.bus.publish("fault_cleared", key=key, message=message)
+        if leave_notice and not fault.acknowledged:
+            notice = Fault(f"notice:{key}", fault.code, fault.params, fault.since)
+            self.active[notice.key] = notice
+            self.bus.publish("fault", key=notice.key, code=notice.code, params=notice.params,
+                             message=notice.message)
 
     def acknowledge(self, key: str, operator: str) -> bool:
         fault = self.active.get(key)

@@ -207,6 +207,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "процесс воспроизведения звука завершился ({detail}); он запущен заново",
         "kk": "дыбыс ойнату үдерісі тоқтады ({detail}); ол қайта іске қосылды",
     },
+    "audio_worker_exited": {
+        "en": "the audio worker stopped (exit code {status}); it was started again",
+        "ru": "процесс воспроизведения звука остановился (код {status}); он запущен заново",
+        "kk": "дыбыс ойнату үдерісі тоқтады (шығу коды {status}); ол қайта іске қосылды",
+    },
     "audio_stalled": {
         "en": "no sound for {seconds} s on lane {lane} while {activation} should be heard; "
               "the player was restarted",

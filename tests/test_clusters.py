@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes.util
+import time
 
 import numpy as np
 import pytest
@@ -34,10 +35,14 @@ async def test_the_held_evacuation_notice_stops_once_decided_and_never_blocks(tm
         assert fire.state == "held"
         notice = await events.wait("announcement_started", label="held_evacuation", timeout=60)
         assert notice["zones"] == ["office"]
+        decided = time.monotonic()
         engine.confirm(fire.id, "duty officer")
         ended = await events.wait("announcement_ended", label="held_evacuation", timeout=30)
         assert ended["completed"] is False, "a decided notice is stale: it stops"
         await events.wait("announcement_started", activation=fire.id, timeout=10)
+        first = await events.wait("first_audio", activation=fire.id, timeout=10)
+        # Its latency counts from the decision, not from the call point's pull.
+        assert first["latency_ms"] <= (first["at_mono"] - decided) * 1000 + 0.01
         explosion = await engine.trigger("explosion", source="operator", origin="t")
         await events.wait("first_audio", activation=explosion.id, timeout=10)
         assert attack.id in engine.activations

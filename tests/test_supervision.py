@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import make_site, start_controller
+from tests.conftest import dabyl_env, make_site, start_controller
 from tests.test_journal import _fill
 
 
@@ -138,10 +138,16 @@ async def test_a_killed_audio_worker_is_a_fault_and_the_alarm_goes_on(tmp_path, 
         await events.wait("first_audio", activation=fire.id, timeout=30)
         os.kill(controller.announcer.player.pid, signal.SIGKILL)
         fault = await events.wait("fault", key="audio:worker", timeout=10)
-        assert fault["code"] == "audio_worker_ended"
+        assert fault["code"] == "audio_worker_exited" and fault["params"]["status"] == -9
         again = await events.wait("announcement_started", activation=fire.id, timeout=10)
         assert again["label"] == "fire-public", "the interrupted announcement starts again"
         await events.wait("fault_cleared", key="audio:worker", timeout=10)
+        # Healed in a second, and still on the consoles until someone has seen it.
+        notice = controller.faults.active["notice:audio:worker"]
+        assert notice.code == "audio_worker_exited"
+        assert "-9" in notice.as_dict()["text"]["kk"]
+        controller.faults.acknowledge("notice:audio:worker", "duty officer")
+        assert "notice:audio:worker" not in controller.faults.active
     finally:
         await controller.stop()
 
@@ -188,3 +194,29 @@ pcm.stuck {{ type file; slave.pcm "null"; format "raw"; file "|{stuck}" }}
         assert controller.announcer.player.starts >= 2, "the player was restarted"
     finally:
         await controller.stop()
+
+
+def test_ctrl_c_in_the_terminal_ends_serve_and_its_audio_worker_in_words(tmp_path, audio_cache):
+    """Ctrl+C reaches every process of the terminal's foreground group: the audio worker
+    too. It is the controller's to stop; nobody sees a traceback."""
+    site = make_site(tmp_path, audio_cache)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller.cli", "--config", str(site), "serve"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=dabyl_env(),
+        start_new_session=True)
+    try:
+        assert proc.stderr is not None
+        said = b""
+        while b"controller running" not in said:
+            line = proc.stderr.readline()
+            assert line, f"serve ended: {said.decode()}"
+            said += line
+        os.killpg(proc.pid, signal.SIGINT)
+        rest = proc.communicate(timeout=30)[1]
+        text = (said + rest).decode()
+        assert proc.returncode == 0, text
+        assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
