@@ -3,7 +3,9 @@
 Every request is one JSON object per line with an `op`; every reply is one line
 `{"ok": true, ...}` or `{"ok": false, "error": "..."}` echoing the request's `id`; an
 error a console may show also carries its message `code` and `params`
-(controller/messages.py). A client that sends `{"op": "subscribe"}` then receives every
+(controller/messages.py), and `"invalid": true` when the request itself was wrong
+(malformed, or naming a scenario, input, choice or field that does not exist) rather
+than refused in the state of the moment. A client that sends `{"op": "subscribe"}` then receives every
 event as `{"event": {...}}`; with `"status": true` also the coalesced `status` events. Garbage gets an error reply and changes nothing; the operator
 named in the journal is the peer's uid, read from the socket itself.
 
@@ -44,6 +46,10 @@ MAX_INT = 2**53  # what every JSON reader keeps exact
 # Sent to a connection let go unanswered: nothing it sent was acted on, so it may retry.
 BUSY_REPLY = b'{"ok": false, "error": "too many connections", "retry": true}\n'
 log = logging.getLogger("dabyl.api")
+# Requests that were well formed and named what exists, refused only because of the
+# state of the moment (the alarm was cleared meanwhile): "refused", not "invalid".
+REFUSED_NOW = frozenset({"no_open_activation", "not_held", "no_active_fault", "not_in_journal",
+                         "not_a_drill", "input_not_simulated", "drill_recorded"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
@@ -400,8 +406,9 @@ class ControlServer:
                         reply = await self.controller.handle(request, operator)
                     await send({"id": request_id, "ok": True, **reply})
                 except OperationFailed as exc:
+                    invalid = isinstance(exc, RequestInvalid) and exc.code not in REFUSED_NOW
                     await send({"id": request_id, "ok": False, "error": str(exc),
-                                **exc.coded()})
+                                **exc.coded(), **({"invalid": True} if invalid else {})})
                 except (ConnectionError, asyncio.CancelledError):
                     raise
                 except Exception as exc:  # noqa: BLE001 - a bug must not hang up on an operator

@@ -12,14 +12,49 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from controller.config import Config, default_config_path, load_config
-from controller.errors import ConfigurationError, ConnectionFailed, DabylError
+from controller.errors import ConfigurationError, ConnectionFailed, DabylError, RequestInvalid
 from controller.scenarios import load_library
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_CONTROLLER = 0, 1, 2, 3
+
+
+def _whole(low: int, high: int | None = None):
+    """An argparse type: a whole number in a sane range, refused at parse time."""
+    return _in_range(int, "a whole number", low, high)
+
+
+def _number(low: float, high: float):
+    return _in_range(float, "a number", low, high)
+
+
+def _in_range(kind, words: str, low, high):
+    span = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value != value or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {words} {span}")
+        return value
+
+    parse.__name__ = words  # what argparse names in its own complaint
+    return parse
+
+
+def _limits(model, field: str) -> tuple[Any, Any]:
+    """The range the control API accepts for a request field: the command line refuses
+    the same numbers before it asks, with the same bounds (one place says them)."""
+    low = high = None
+    for rule in model.model_fields[field].metadata:
+        low = getattr(rule, "ge", low)
+        high = getattr(rule, "le", high)
+    return low, high
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -808,6 +843,8 @@ def _anchor(text: str | None) -> tuple[int, str] | None:
 
 
 def _print_verdict(path: Path, verdict) -> int:
+    if verdict.first is None and verdict.problems:  # nothing read at all: say why, once
+        raise DabylError(verdict.problems[0])
     for problem in verdict.problems:
         print(f"error: {problem}")
     for note in verdict.notes:
@@ -942,14 +979,41 @@ def _journal_show(path: Path, activation: str, tz: str, switches: dict[str, set[
 
 # -- parser ---------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """Bad usage is one line: what was wrong, and where the help is (`--help` itself
+    stays whole)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {self._words(message)} (see {self.prog} --help)\n")
+
+    def _words(self, message: str) -> str:
+        commands = next((list(a.choices) for a in self._actions
+                         if isinstance(a, argparse._SubParsersAction)), [])
+        message = message.replace("argument ", "", 1) if message.startswith("argument ") else message
+        what, _, rest = message.partition(": ")
+        if commands and what.endswith("command") and rest.startswith("invalid choice: "):
+            name = rest.removeprefix("invalid choice: ").split(" (choose", 1)[0]
+            return f"unknown command {name}"
+        if commands and message.startswith("the following arguments are required"):
+            return f"name one of {', '.join(commands)}"
+        if rest.startswith("invalid choice: "):
+            name, _, choices = rest.removeprefix("invalid choice: ").partition(" (choose from ")
+            return f"{what}: {name} is not one of {choices.rstrip(')').replace(chr(39), '')}"
+        if message.startswith("the following arguments are required: "):
+            return "give " + message.removeprefix("the following arguments are required: ")
+        return message
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from controller import api
+
     # --config is accepted before or after the command.
     # (argparse lets a subcommand's default overwrite the main parser's value, so the
     # two get their own destinations and are merged in main()).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", dest="command_config", default=argparse.SUPPRESS,
                         help="site config (default ./config.toml or $DABYL_CONFIG)")
-    parser = argparse.ArgumentParser(prog="dabyl", description="Public-address alerting controller")
+    parser = _Parser(prog="dabyl", description="Public-address alerting controller")
     parser.add_argument("--config", default=None,
                         help="site config (default ./config.toml or $DABYL_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -1002,7 +1066,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("press", help="press a simulated input")
     p.add_argument("input")
-    p.add_argument("--hold", type=float, default=0.3)
+    p.add_argument("--hold", type=_number(*_limits(api.Press, "hold")), default=0.3)
     p.set_defaults(func=cmd_press)
 
     sub.add_parser("check", help="validate config, scenarios, voices, devices").set_defaults(func=cmd_check)
@@ -1035,8 +1099,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(func=cmd_render)
     p = sub.add_parser("bench", help="measure latency and footprint against SPEC §11")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--rounds", type=int, default=200)
-    p.add_argument("--idle", type=float, default=10.0, help="seconds of idle measurement")
+    p.add_argument("--rounds", type=_whole(1, 100_000), default=200)
+    p.add_argument("--idle", type=_number(0.1, 3600), default=10.0,
+                   help="seconds of idle measurement")
     p.add_argument("--only", default="", help="comma-separated suites to run (default: all)")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("voices", help="which voices are installed and used; install one")
@@ -1053,8 +1118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("journal", help="read and verify the journal")
     jsub = p.add_subparsers(dest="journal_command", required=True)
     lst = jsub.add_parser("list", parents=[common], help="activations, newest first")
-    lst.add_argument("--limit", type=int, default=50)
-    lst.add_argument("--before", type=int, default=None, help="older than this row")
+    lst.add_argument("--limit", type=_whole(*_limits(api.JournalQuery, "limit")), default=50)
+    lst.add_argument("--before", type=_whole(1), default=None, help="older than this row")
     lst.add_argument("--show", choices=["all", "real", "drills"], default="all")
     s = jsub.add_parser("show", parents=[common],
                         help="one activation's rows and the output commands it caused")
@@ -1086,10 +1151,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schedule", help="scheduled drills and self-tests")
     ssub = p.add_subparsers(dest="schedule_command")
     lst = ssub.add_parser("list", parents=[common])
-    lst.add_argument("--count", type=int, default=3)
+    lst.add_argument("--count", type=_whole(1, 100), default=3)
     ex = ssub.add_parser("export", parents=[common])
     ex.add_argument("--format", default="annex3", choices=["annex3"])
-    ex.add_argument("--year", type=int, default=None)
+    ex.add_argument("--year", type=_whole(2000, 2100), default=None)
     ex.add_argument("--lang", default="ru", choices=["kk", "ru"])
     ex.add_argument("--out", default=None)
     p.set_defaults(func=cmd_schedule, schedule_command="list", count=3)
@@ -1102,7 +1167,8 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = p.add_subparsers(dest="drill_command", required=True)
     rec = dsub.add_parser("record", parents=[common])
     rec.add_argument("activation")
-    rec.add_argument("--participants", type=int, required=True)
+    rec.add_argument("--participants", type=_whole(*_limits(api.DrillRecord, "participants")),
+                     required=True)
     rec.add_argument("--remarks", default="")
     p.set_defaults(func=cmd_drill_record)
 
@@ -1118,7 +1184,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        where = " ".join(filter(None, ("dabyl", args.command, *(
+            getattr(args, f"{args.command}_command", None) or "",))))
+        print(f"dabyl: unknown argument {extra[0]!r} (see {where} --help)", file=sys.stderr)
+        return EXIT_USAGE
     args.config = getattr(args, "command_config", None) or args.config
     try:
         return int(args.func(args))
@@ -1129,6 +1200,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConnectionFailed as exc:
         print(f"dabyl: {exc}", file=sys.stderr)
         return EXIT_NO_CONTROLLER
+    except RequestInvalid as exc:  # the controller says: malformed, or names nothing known
+        print(f"dabyl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except DabylError as exc:
         print(f"dabyl: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -1136,6 +1210,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # a file or folder an operator named (--out, backup OUT, ...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"dabyl: {where}{(exc.strerror or str(exc)).lower()}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - no traceback ever reaches an operator
         if os.environ.get("DABYL_DEBUG"):
             raise
