@@ -329,6 +329,10 @@ def test_bad_usage_is_one_line_and_exit_2(cli_site, tmp_path):
         assert "no choice 'piano'" in _one_line(
             dabyl(cli_site, "trigger", "suspicious_object", "--param", "object=piano"), 2)
         assert "unknown input" in _one_line(dabyl(cli_site, "press", "doorbell"), 2)
+        briefing = ("briefing", "--by", "Сейітов Б.", "--person")
+        assert _one_line(dabyl(cli_site, *briefing, "Ахметов Е.", "--date", "2026-02-30"), 2) \
+            == "dabyl: date: 2026-02-30 is not a date (YYYY-MM-DD)\n"
+        assert _one_line(dabyl(cli_site, *briefing, ""), 2) == "dabyl: person: must not be empty\n"
         # Understood, but refused in this state: exit 1.
         assert "no open activation" in _one_line(dabyl(cli_site, "silence", "fire-000000"), 1)
     finally:
