@@ -398,7 +398,8 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
 def cmd_form(args: argparse.Namespace) -> int:
     """The caller form of an open alarm (the phone threat): fill in answers with --set,
-    or, without, show its fields and the answers so far."""
+    or, without, show its fields and the answers so far, in the reader's language (a
+    choice is set by its id or its words in either language; the controller keeps the id)."""
     answers = _params(args.answers, "--set")
     with _client(args) as client:
         if answers:
@@ -413,12 +414,16 @@ def cmd_form(args: argparse.Namespace) -> int:
     fields = scenarios.get(act["scenario"], {}).get("form", [])
     if not fields:
         raise DabylError(f"{act['scenario']!r} has no form")
-    for field in fields:
-        choices = f"  [{' | '.join(field['choices']['ru'])}]" if field.get("choices") else ""
-        answer = act.get("answers", {}).get(field["id"], "")
-        print(f"{field['id']:<16} {field['title']['ru']}{choices}")
+    from controller.scenarios import FormField
+
+    for field in map(FormField.model_validate, fields):
+        words = field.choices[args.lang] if field.choices else []
+        pairs = zip(field.ids(), words, strict=True)
+        choices = "  [" + " | ".join(f"{i}: {w}" for i, w in pairs) + "]" if words else ""
+        answer = act.get("answers", {}).get(field.id, "")
+        print(f"{field.id:<16} {field.title[args.lang]}{choices}")
         if answer:
-            print(f"{'':<16} = {answer}")
+            print(f"{'':<16} = {field.shown(answer, args.lang)}")
     print(f"fill in: dabyl form {args.activation} --set FIELD=ANSWER …")
     return EXIT_OK
 
@@ -1054,6 +1059,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("activation")
     p.add_argument("--set", dest="answers", action="append", default=[],
                    metavar="FIELD=ANSWER")
+    p.add_argument("--lang", default="ru", choices=["kk", "ru"])
     p.set_defaults(func=cmd_form)
 
     p = sub.add_parser("ack", help="acknowledge a fault")

@@ -297,6 +297,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "у сценария «{scenario}» нет формы",
         "kk": "«{scenario}» сценарийінде пішін жоқ",
     },
+    "form_bad_choice": {
+        "en": "{field}: '{answer}' is none of the choices ({choices})",
+        "ru": "{field}: «{answer}» — такого варианта нет ({choices})",
+        "kk": "{field}: «{answer}» деген нұсқа жоқ ({choices})",
+    },
     "form_no_field": {
         "en": "form of '{scenario}' has no field '{field}'",
         "ru": "в форме «{scenario}» нет поля «{field}»",

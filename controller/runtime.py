@@ -427,7 +427,7 @@ class Controller:
             engine.tick(request.activation, request.role, request.item, request.done, operator)
             return {}
         if isinstance(request, api.Form):
-            engine.record_form(request.activation, request.answers, operator)
+            engine.record_form(request.activation, self._form_answers(request), operator)
             return {}
         if isinstance(request, api.Ack):
             if not self.faults.acknowledge(request.fault, operator):
@@ -466,6 +466,25 @@ class Controller:
             await self.press(request.input, request.hold, operator)
             return {"pressed": request.input}
         raise OperationFailed(f"unsupported request {request!r}")
+
+    def _form_answers(self, request: api.Form) -> dict[str, str]:
+        """A choice is kept as its id, in whatever language a console picked it; an
+        answer that is none of the field's choices is refused, and nothing is saved."""
+        act = self.engine.activations.get(request.activation)
+        if act is None:
+            return request.answers  # the engine says why it refuses
+        fields = {f.id: f for f in act.scenario.form}
+        answers = dict(request.answers)
+        for name, answer in request.answers.items():
+            field = fields.get(name)
+            if field is None or field.choices is None:
+                continue
+            chosen = field.choice(answer)
+            if chosen is None:
+                raise RequestInvalid(code="form_bad_choice", field=name, answer=answer[:80],
+                                     choices=", ".join(field.ids()))
+            answers[name] = chosen
+        return answers
 
     def status(self) -> dict[str, Any]:
         """What `dabyl status` and every console show."""

@@ -337,3 +337,26 @@ def test_bad_usage_is_one_line_and_exit_2(cli_site, tmp_path):
         assert "no open activation" in _one_line(dabyl(cli_site, "silence", "fire-000000"), 1)
     finally:
         serve.stop()
+
+
+def test_caller_form_keeps_choice_ids_and_shows_them_in_the_readers_language(cli_site):
+    import json
+
+    serve = Serve(cli_site)
+    try:
+        act = dabyl(cli_site, "trigger", "phone_threat").stdout.strip()
+        for bad in ("voice=bogus", "tempo=fast and loud"):
+            line = _one_line(dabyl(cli_site, "form", act, "--set", bad), 2)
+            assert bad.split("=")[1] in line and "choices" in line, line
+        assert dabyl(cli_site, "form", act, "--set", "tempo=fast").returncode == 0
+        # Picked on a Kazakh console: kept as the choice, shown in Russian to a Russian reader.
+        assert dabyl(cli_site, "form", act, "--set", "voice=ақырын").returncode == 0
+        answers = next(a["answers"] for a in json.loads(
+            dabyl(cli_site, "status", "--json").stdout)["activations"] if a["id"] == act)
+        assert answers == {"tempo": "fast", "voice": "quiet"}
+        shown = dabyl(cli_site, "form", act).stdout
+        assert "= тихий" in shown and "= быстрый" in shown and "ақырын" not in shown
+        assert "= ақырын" in dabyl(cli_site, "form", act, "--lang", "kk").stdout
+        dabyl(cli_site, "clear", act)
+    finally:
+        serve.stop()
