@@ -152,6 +152,8 @@ class DrillRecord(_Op):
     activation: ActId
     participants: int = Field(ge=0, le=100000)
     remarks: Annotated[Text, Field(max_length=2000)] = ""
+    # A drill is recorded once; a second record must say it is a correction.
+    correct: bool = False
 
 
 class Briefing(_Op):

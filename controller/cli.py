@@ -562,8 +562,12 @@ def cmd_threat_level(args: argparse.Namespace) -> int:
 def cmd_drill_record(args: argparse.Namespace) -> int:
     with _client(args) as client:
         reply = client.request("drill_record", activation=args.activation,
-                               participants=args.participants, remarks=args.remarks)
-    print(f"recorded: {args.activation}, {args.participants} participants")
+                               participants=args.participants, remarks=args.remarks,
+                               correct=args.correct)
+    corrects = reply.get("corrects")
+    print(f"recorded: {args.activation}, {args.participants} participants"
+          + (f" (a correction of the record of {corrects['participants']}; both stay in the "
+             "journal, the documents show the correction)" if corrects else ""))
     return _durable(reply)
 
 
@@ -613,7 +617,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     for name, value in report["key_times_s"].items():
         print(f"  {name.replace('_', ' ')}: {human_duration(value)}")
     if report["participants"] is not None:
-        print(f"  participants: {report['participants']}  remarks: {report['remarks'] or '—'}")
+        first = report.get("first_recorded")
+        corrected = f" (corrected; first recorded: {first})" if first is not None else ""
+        print(f"  participants: {report['participants']}{corrected}  "
+              f"remarks: {report['remarks'] or '—'}")
     for row in report["timeline"]:
         print("  " + _event_line({**row, "activation": None}, tz))
     return EXIT_OK
@@ -1176,6 +1183,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--participants", type=_whole(*_limits(api.DrillRecord, "participants")),
                      required=True)
     rec.add_argument("--remarks", default="")
+    rec.add_argument("--correct", action="store_true",
+                     help="replace the drill's earlier record (journaled as a correction)")
     p.set_defaults(func=cmd_drill_record)
 
     p = sub.add_parser("briefing", help="record a briefing (Annex 2, section 1)")

@@ -389,11 +389,21 @@ class Controller:
                 raise RequestInvalid(code="not_in_journal", activation=request.activation)
             if not start.data.get("drill"):
                 raise RequestInvalid(code="not_a_drill", activation=request.activation)
+            # The journal cannot edit a row: a second record is refused unless it says
+            # it is a correction, and then it names the row it supersedes.
+            earlier = await self._journal_read(_drill_records, request.activation)
+            if earlier and not request.correct:
+                raise RequestInvalid(code="drill_recorded", activation=request.activation,
+                                     participants=earlier[-1].data.get("participants"))
             scenario = self.library.scenarios.get(start.data.get("scenario", ""))
+            corrects = ({"seq": earlier[-1].seq,
+                         "participants": earlier[-1].data.get("participants")}
+                        if earlier else None)
             self.bus.publish("drill_record", request.activation, participants=request.participants,
                              remarks=request.remarks, by=operator,
-                             training_topics=scenario.training_topics if scenario else [])
-            return {}
+                             training_topics=scenario.training_topics if scenario else [],
+                             **({"corrects": corrects} if corrects else {}))
+            return {"corrects": corrects} if corrects else {}
         if isinstance(request, api.Briefing):
             self.bus.publish("briefing", person=request.person, position=request.position,
                              briefing=request.kind, by=request.by, date=request.date,
@@ -575,3 +585,9 @@ async def serve(config_path: Path | str | None, stop: asyncio.Event | None = Non
         await stop.wait()
     finally:
         await controller.stop()
+
+
+def _drill_records(path: Path, activation: str) -> list[journal_mod.Row]:
+    """The drill records of one activation, oldest first (the journal reader's worker)."""
+    return list(journal_mod.iter_rows(path, "activation=? AND kind='drill_record'",
+                                      (activation,)))

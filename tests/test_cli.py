@@ -360,3 +360,27 @@ def test_caller_form_keeps_choice_ids_and_shows_them_in_the_readers_language(cli
         dabyl(cli_site, "clear", act)
     finally:
         serve.stop()
+
+
+def test_a_drill_is_recorded_once_and_a_correction_says_so(cli_site, tmp_path):
+    import docx
+
+    serve = Serve(cli_site)
+    try:
+        act = dabyl(cli_site, "trigger", "fire", "--drill").stdout.strip()
+        assert dabyl(cli_site, "clear", act).returncode == 0
+        assert dabyl(cli_site, "drill", "record", act, "--participants", "25").returncode == 0
+        line = _one_line(dabyl(cli_site, "drill", "record", act, "--participants", "30"), 1)
+        assert "25 participants" in line and "--correct" in line, line
+        assert "participants: 25 " in dabyl(cli_site, "report", act).stdout
+        fixed = dabyl(cli_site, "drill", "record", act, "--participants", "30", "--correct")
+        assert fixed.returncode == 0 and "correction" in fixed.stdout, fixed.stdout + fixed.stderr
+    finally:
+        serve.stop()
+    assert "participants: 30 (corrected; first recorded: 25)" in dabyl(cli_site, "report", act).stdout
+    out = tmp_path / "annex2.docx"
+    assert dabyl(cli_site, "journal", "export", "--format", "annex2", "--out", str(out)).returncode == 0
+    drill = [c.text for c in docx.Document(str(out)).tables[1].rows[2].cells]
+    assert drill[4] == "30 (исправлено; первая запись: 25)", drill
+    show = dabyl(cli_site, "journal", "show", act).stdout
+    assert show.count("drill_record") == 2, "both rows stay in the journal"
