@@ -3,7 +3,9 @@
 Every request is one JSON object per line with an `op`; every reply is one line
 `{"ok": true, ...}` or `{"ok": false, "error": "..."}` echoing the request's `id`; an
 error a console may show also carries its message `code` and `params`
-(controller/messages.py). A client that sends `{"op": "subscribe"}` then receives every
+(controller/messages.py), and `"invalid": true` when the request itself was wrong
+(malformed, or naming a scenario, input, choice or field that does not exist) rather
+than refused in the state of the moment. A client that sends `{"op": "subscribe"}` then receives every
 event as `{"event": {...}}`; with `"status": true` also the coalesced `status` events. Garbage gets an error reply and changes nothing; the operator
 named in the journal is the peer's uid, read from the socket itself.
 
@@ -44,6 +46,10 @@ MAX_INT = 2**53  # what every JSON reader keeps exact
 # Sent to a connection let go unanswered: nothing it sent was acted on, so it may retry.
 BUSY_REPLY = b'{"ok": false, "error": "too many connections", "retry": true}\n'
 log = logging.getLogger("dabyl.api")
+# Requests that were well formed and named what exists, refused only because of the
+# state of the moment (the alarm was cleared meanwhile): "refused", not "invalid".
+REFUSED_NOW = frozenset({"no_open_activation", "not_held", "no_active_fault", "not_in_journal",
+                         "not_a_drill", "input_not_simulated", "drill_recorded"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
@@ -57,14 +63,17 @@ def _plain_text(value: str) -> str:
 
 def _real_date(value: str) -> str:
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError
         date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a date") from None
+        raise ValueError(f"{value[:40]} is not a date (YYYY-MM-DD)") from None
     return value
 
 
 Text = Annotated[str, AfterValidator(_plain_text)]
-Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 ActId = Annotated[Text, Field(min_length=1, max_length=100)]
 RequestId = int | Annotated[Text, Field(max_length=100)] | None
 
@@ -143,6 +152,8 @@ class DrillRecord(_Op):
     activation: ActId
     participants: int = Field(ge=0, le=100000)
     remarks: Annotated[Text, Field(max_length=2000)] = ""
+    # A drill is recorded once; a second record must say it is a correction.
+    correct: bool = False
 
 
 class Briefing(_Op):
@@ -151,8 +162,7 @@ class Briefing(_Op):
     position: Annotated[Text, Field(max_length=200)] = ""
     kind: Literal["planned", "unplanned"] = "planned"
     by: Annotated[Text, Field(min_length=1, max_length=200)]
-    date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"),
-                    AfterValidator(_real_date)] | None = None
+    date: Annotated[str, AfterValidator(_real_date)] | None = None
 
 
 class Reload(_Op):
@@ -237,10 +247,70 @@ def parse_request(line: bytes) -> Any:
     try:
         return _adapter.validate_python(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"][1:]) or "request"
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise RequestInvalid(_CONTROL.sub("?", f"{where}: {msg}")) from None
+        raise RequestInvalid(_CONTROL.sub("?", _in_words(exc.errors()))) from None
+
+
+# The names pydantic gives the branches of a union (`int`, `function-after[...]`) and
+# dictionary keys (`[key]`) in an error's location: not fields an operator knows.
+_BRANCH = re.compile(r"^(int|str|float|bool|none|[a-z-]*\[.*\])$")
+
+
+def _in_words(errors: list[Any]) -> str:
+    """The first problem of a request, as `field: what is wrong`, in plain words (the
+    validator's own sentences name types and patterns, not the operator's mistake)."""
+    first = errors[0]
+    where = [str(p) for p in first["loc"][1:] if not _BRANCH.match(str(p))]
+    field = ".".join(where) or "request"
+    if len(first["loc"]) - 1 > len(where) and first["type"] != "string_pattern_mismatch":
+        # A union (a number or text): say every kind of value it takes.
+        said = [_problem(e) for e in errors
+                if [str(p) for p in e["loc"][1:] if not _BRANCH.match(str(p))] == where]
+        kinds = [w.removeprefix("expected ") for w in said if w.startswith("expected ")]
+        if len(kinds) == len(said) and len(set(kinds)) > 1:
+            return f"{field}: expected {' or '.join(dict.fromkeys(kinds))}"
+    return f"{field}: {_problem(first)}"
+
+
+_EXPECTED = {
+    "missing": "missing", "extra_forbidden": "unknown key",
+    "bool_type": "expected true or false", "bool_parsing": "expected true or false",
+    "int_type": "expected a whole number", "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number", "float_type": "expected a number",
+    "float_parsing": "expected a number", "string_type": "expected text",
+    "list_type": "expected a list", "dict_type": "expected an object",
+    "model_type": "expected an object", "model_attributes_type": "expected an object",
+}
+
+
+def _problem(error: Any) -> str:
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    shown = repr(value)[:40] if isinstance(value, str) else str(value)[:40]
+    if kind in _EXPECTED:
+        return _EXPECTED[kind]
+    if kind == "value_error":
+        return str(ctx.get("error", "not accepted"))
+    if kind in ("too_short", "string_too_short"):
+        least = ctx.get("min_length", 1)
+        if least == 1:
+            return "must not be empty"
+        return f"at least {least} {'characters' if isinstance(value, str) else 'items'}"
+    if kind in ("too_long", "string_too_long"):
+        most = ctx.get("max_length")
+        return f"at most {most} {'characters' if isinstance(value, str) else 'items'}"
+    if kind == "string_pattern_mismatch":
+        if ctx.get("pattern") == NAME_PATTERN:
+            return f"{shown} is not a name (small Latin letters, digits and _)"
+        return f"{shown} is not in the expected form"
+    for bound, words in (("ge", "at least"), ("gt", "more than"), ("le", "at most"),
+                         ("lt", "less than")):
+        if bound in ctx:
+            limit = ctx[bound]
+            return f"must be {words} {limit:g}, not {shown}" if isinstance(limit, float) \
+                else f"must be {words} {limit}, not {shown}"
+    if kind == "literal_error":
+        choices = ", ".join(re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
+        return f"{shown} is not one of {choices}"
+    return "not accepted here"
 
 
 def peer_operator(sock: socket.socket | None) -> str:
@@ -400,8 +470,9 @@ class ControlServer:
                         reply = await self.controller.handle(request, operator)
                     await send({"id": request_id, "ok": True, **reply})
                 except OperationFailed as exc:
+                    invalid = isinstance(exc, RequestInvalid) and exc.code not in REFUSED_NOW
                     await send({"id": request_id, "ok": False, "error": str(exc),
-                                **exc.coded()})
+                                **exc.coded(), **({"invalid": True} if invalid else {})})
                 except (ConnectionError, asyncio.CancelledError):
                     raise
                 except Exception as exc:  # noqa: BLE001 - a bug must not hang up on an operator

@@ -12,14 +12,49 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from controller.config import Config, default_config_path, load_config
-from controller.errors import ConfigurationError, ConnectionFailed, DabylError
+from controller.errors import ConfigurationError, ConnectionFailed, DabylError, RequestInvalid
 from controller.scenarios import load_library
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_CONTROLLER = 0, 1, 2, 3
+
+
+def _whole(low: int, high: int | None = None):
+    """An argparse type: a whole number in a sane range, refused at parse time."""
+    return _in_range(int, "a whole number", low, high)
+
+
+def _number(low: float, high: float):
+    return _in_range(float, "a number", low, high)
+
+
+def _in_range(kind, words: str, low, high):
+    span = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value != value or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {words} {span}")
+        return value
+
+    parse.__name__ = words  # what argparse names in its own complaint
+    return parse
+
+
+def _limits(model, field: str) -> tuple[Any, Any]:
+    """The range the control API accepts for a request field: the command line refuses
+    the same numbers before it asks, with the same bounds (one place says them)."""
+    low = high = None
+    for rule in model.model_fields[field].metadata:
+        low = getattr(rule, "ge", low)
+        high = getattr(rule, "le", high)
+    return low, high
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -363,7 +398,8 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
 def cmd_form(args: argparse.Namespace) -> int:
     """The caller form of an open alarm (the phone threat): fill in answers with --set,
-    or, without, show its fields and the answers so far."""
+    or, without, show its fields and the answers so far, in the reader's language (a
+    choice is set by its id or its words in either language; the controller keeps the id)."""
     answers = _params(args.answers, "--set")
     with _client(args) as client:
         if answers:
@@ -378,12 +414,16 @@ def cmd_form(args: argparse.Namespace) -> int:
     fields = scenarios.get(act["scenario"], {}).get("form", [])
     if not fields:
         raise DabylError(f"{act['scenario']!r} has no form")
-    for field in fields:
-        choices = f"  [{' | '.join(field['choices']['ru'])}]" if field.get("choices") else ""
-        answer = act.get("answers", {}).get(field["id"], "")
-        print(f"{field['id']:<16} {field['title']['ru']}{choices}")
+    from controller.scenarios import FormField
+
+    for field in map(FormField.model_validate, fields):
+        words = field.choices[args.lang] if field.choices else []
+        pairs = zip(field.ids(), words, strict=True)
+        choices = "  [" + " | ".join(f"{i}: {w}" for i, w in pairs) + "]" if words else ""
+        answer = act.get("answers", {}).get(field.id, "")
+        print(f"{field.id:<16} {field.title[args.lang]}{choices}")
         if answer:
-            print(f"{'':<16} = {answer}")
+            print(f"{'':<16} = {field.shown(answer, args.lang)}")
     print(f"fill in: dabyl form {args.activation} --set FIELD=ANSWER …")
     return EXIT_OK
 
@@ -522,8 +562,12 @@ def cmd_threat_level(args: argparse.Namespace) -> int:
 def cmd_drill_record(args: argparse.Namespace) -> int:
     with _client(args) as client:
         reply = client.request("drill_record", activation=args.activation,
-                               participants=args.participants, remarks=args.remarks)
-    print(f"recorded: {args.activation}, {args.participants} participants")
+                               participants=args.participants, remarks=args.remarks,
+                               correct=args.correct)
+    corrects = reply.get("corrects")
+    print(f"recorded: {args.activation}, {args.participants} participants"
+          + (f" (a correction of the record of {corrects['participants']}; both stay in the "
+             "journal, the documents show the correction)" if corrects else ""))
     return _durable(reply)
 
 
@@ -573,7 +617,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     for name, value in report["key_times_s"].items():
         print(f"  {name.replace('_', ' ')}: {human_duration(value)}")
     if report["participants"] is not None:
-        print(f"  participants: {report['participants']}  remarks: {report['remarks'] or '—'}")
+        first = report.get("first_recorded")
+        corrected = f" (corrected; first recorded: {first})" if first is not None else ""
+        print(f"  participants: {report['participants']}{corrected}  "
+              f"remarks: {report['remarks'] or '—'}")
     for row in report["timeline"]:
         print("  " + _event_line({**row, "activation": None}, tz))
     return EXIT_OK
@@ -808,6 +855,8 @@ def _anchor(text: str | None) -> tuple[int, str] | None:
 
 
 def _print_verdict(path: Path, verdict) -> int:
+    if verdict.first is None and verdict.problems:  # nothing read at all: say why, once
+        raise DabylError(verdict.problems[0])
     for problem in verdict.problems:
         print(f"error: {problem}")
     for note in verdict.notes:
@@ -942,14 +991,41 @@ def _journal_show(path: Path, activation: str, tz: str, switches: dict[str, set[
 
 # -- parser ---------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """Bad usage is one line: what was wrong, and where the help is (`--help` itself
+    stays whole)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {self._words(message)} (see {self.prog} --help)\n")
+
+    def _words(self, message: str) -> str:
+        commands = next((list(a.choices) for a in self._actions
+                         if isinstance(a, argparse._SubParsersAction)), [])
+        message = message.replace("argument ", "", 1) if message.startswith("argument ") else message
+        what, _, rest = message.partition(": ")
+        if commands and what.endswith("command") and rest.startswith("invalid choice: "):
+            name = rest.removeprefix("invalid choice: ").split(" (choose", 1)[0]
+            return f"unknown command {name}"
+        if commands and message.startswith("the following arguments are required"):
+            return f"name one of {', '.join(commands)}"
+        if rest.startswith("invalid choice: "):
+            name, _, choices = rest.removeprefix("invalid choice: ").partition(" (choose from ")
+            return f"{what}: {name} is not one of {choices.rstrip(')').replace(chr(39), '')}"
+        if message.startswith("the following arguments are required: "):
+            return "give " + message.removeprefix("the following arguments are required: ")
+        return message
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from controller import api
+
     # --config is accepted before or after the command.
     # (argparse lets a subcommand's default overwrite the main parser's value, so the
     # two get their own destinations and are merged in main()).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", dest="command_config", default=argparse.SUPPRESS,
                         help="site config (default ./config.toml or $DABYL_CONFIG)")
-    parser = argparse.ArgumentParser(prog="dabyl", description="Public-address alerting controller")
+    parser = _Parser(prog="dabyl", description="Public-address alerting controller")
     parser.add_argument("--config", default=None,
                         help="site config (default ./config.toml or $DABYL_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -990,6 +1066,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("activation")
     p.add_argument("--set", dest="answers", action="append", default=[],
                    metavar="FIELD=ANSWER")
+    p.add_argument("--lang", default="ru", choices=["kk", "ru"])
     p.set_defaults(func=cmd_form)
 
     p = sub.add_parser("ack", help="acknowledge a fault")
@@ -1002,7 +1079,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("press", help="press a simulated input")
     p.add_argument("input")
-    p.add_argument("--hold", type=float, default=0.3)
+    p.add_argument("--hold", type=_number(*_limits(api.Press, "hold")), default=0.3)
     p.set_defaults(func=cmd_press)
 
     sub.add_parser("check", help="validate config, scenarios, voices, devices").set_defaults(func=cmd_check)
@@ -1035,8 +1112,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(func=cmd_render)
     p = sub.add_parser("bench", help="measure latency and footprint against SPEC §11")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--rounds", type=int, default=200)
-    p.add_argument("--idle", type=float, default=10.0, help="seconds of idle measurement")
+    p.add_argument("--rounds", type=_whole(1, 100_000), default=200)
+    p.add_argument("--idle", type=_number(0.1, 3600), default=10.0,
+                   help="seconds of idle measurement")
     p.add_argument("--only", default="", help="comma-separated suites to run (default: all)")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("voices", help="which voices are installed and used; install one")
@@ -1053,8 +1131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("journal", help="read and verify the journal")
     jsub = p.add_subparsers(dest="journal_command", required=True)
     lst = jsub.add_parser("list", parents=[common], help="activations, newest first")
-    lst.add_argument("--limit", type=int, default=50)
-    lst.add_argument("--before", type=int, default=None, help="older than this row")
+    lst.add_argument("--limit", type=_whole(*_limits(api.JournalQuery, "limit")), default=50)
+    lst.add_argument("--before", type=_whole(1), default=None, help="older than this row")
     lst.add_argument("--show", choices=["all", "real", "drills"], default="all")
     s = jsub.add_parser("show", parents=[common],
                         help="one activation's rows and the output commands it caused")
@@ -1086,10 +1164,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schedule", help="scheduled drills and self-tests")
     ssub = p.add_subparsers(dest="schedule_command")
     lst = ssub.add_parser("list", parents=[common])
-    lst.add_argument("--count", type=int, default=3)
+    lst.add_argument("--count", type=_whole(1, 100), default=3)
     ex = ssub.add_parser("export", parents=[common])
     ex.add_argument("--format", default="annex3", choices=["annex3"])
-    ex.add_argument("--year", type=int, default=None)
+    ex.add_argument("--year", type=_whole(2000, 2100), default=None)
     ex.add_argument("--lang", default="ru", choices=["kk", "ru"])
     ex.add_argument("--out", default=None)
     p.set_defaults(func=cmd_schedule, schedule_command="list", count=3)
@@ -1102,8 +1180,11 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = p.add_subparsers(dest="drill_command", required=True)
     rec = dsub.add_parser("record", parents=[common])
     rec.add_argument("activation")
-    rec.add_argument("--participants", type=int, required=True)
+    rec.add_argument("--participants", type=_whole(*_limits(api.DrillRecord, "participants")),
+                     required=True)
     rec.add_argument("--remarks", default="")
+    rec.add_argument("--correct", action="store_true",
+                     help="replace the drill's earlier record (journaled as a correction)")
     p.set_defaults(func=cmd_drill_record)
 
     p = sub.add_parser("briefing", help="record a briefing (Annex 2, section 1)")
@@ -1118,7 +1199,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        where = " ".join(filter(None, ("dabyl", args.command, *(
+            getattr(args, f"{args.command}_command", None) or "",))))
+        print(f"dabyl: unknown argument {extra[0]!r} (see {where} --help)", file=sys.stderr)
+        return EXIT_USAGE
     args.config = getattr(args, "command_config", None) or args.config
     try:
         return int(args.func(args))
@@ -1129,6 +1215,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConnectionFailed as exc:
         print(f"dabyl: {exc}", file=sys.stderr)
         return EXIT_NO_CONTROLLER
+    except RequestInvalid as exc:  # the controller says: malformed, or names nothing known
+        print(f"dabyl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except DabylError as exc:
         print(f"dabyl: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -1136,6 +1225,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # a file or folder an operator named (--out, backup OUT, ...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"dabyl: {where}{(exc.strerror or str(exc)).lower()}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - no traceback ever reaches an operator
         if os.environ.get("DABYL_DEBUG"):
             raise

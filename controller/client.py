@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from controller.errors import ConnectionFailed, OperationFailed, TimedOut
+from controller.errors import ConnectionFailed, OperationFailed, RequestInvalid, TimedOut
 
 # A controller that is busy (its listen queue full, its connections at their cap) or
 # just restarting refuses for a moment; the operator's command tries again for this long.
@@ -25,10 +25,12 @@ class _Busy(Exception):
 
 
 def _check(reply: dict[str, Any]) -> dict[str, Any]:
-    """The reply, or the controller's refusal as an error that keeps its message code."""
+    """The reply, or the controller's refusal as an error that keeps its message code
+    (RequestInvalid when the request itself was wrong)."""
     if not reply.get("ok"):
         params = reply.get("params")
-        raise OperationFailed(reply.get("error", "the controller refused the request"),
+        kind = RequestInvalid if reply.get("invalid") is True else OperationFailed
+        raise kind(reply.get("error", "the controller refused the request"),
                               code=reply.get("code"),
                               **(params if isinstance(params, dict) else {}))
     return reply

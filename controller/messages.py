@@ -308,6 +308,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "у сценария «{scenario}» нет формы",
         "kk": "«{scenario}» сценарийінде пішін жоқ",
     },
+    "drill_recorded": {
+        "en": "{activation} is recorded already ({participants} participants); "
+              "a new record must be a correction (dabyl drill record … --correct)",
+        "ru": "итоги «{activation}» уже записаны (участников: {participants}); "
+              "новую запись можно сделать только как исправление",
+        "kk": "«{activation}» қорытындысы жазылған ({participants} қатысушы); "
+              "жаңа жазба тек түзету ретінде жасалады",
+    },
+    "form_bad_choice": {
+        "en": "{field}: '{answer}' is none of the choices ({choices})",
+        "ru": "{field}: «{answer}» — такого варианта нет ({choices})",
+        "kk": "{field}: «{answer}» деген нұсқа жоқ ({choices})",
+    },
     "form_no_field": {
         "en": "form of '{scenario}' has no field '{field}'",
         "ru": "в форме «{scenario}» нет поля «{field}»",
@@ -443,9 +456,9 @@ EVENTS: dict[str, dict[str, str]] = {
         "kk": "өзін-өзі тексеру: {checked} тексерілді, {failed} ақаулы",
     },
     "drill_record": {
-        "en": "drill record saved: {participants} participants",
-        "ru": "итоги учения записаны: участников {participants}",
-        "kk": "жаттығу қорытындысы жазылды: {participants} қатысушы",
+        "en": "drill record {corrects?corrected|saved}: {participants} participants",
+        "ru": "итоги учения {corrects?исправлены|записаны}: участников {participants}",
+        "kk": "жаттығу қорытындысы {corrects?түзетілді|жазылды}: {participants} қатысушы",
     },
     "briefing": {
         "en": "briefing recorded: {person}",

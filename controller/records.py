@@ -36,6 +36,7 @@ FORMS = {
                    "(бар болған кезде)\n20__ ж. «__»_________",
         "s3_cols": ["р/с", "Тақырыптың атауы", "Жаттықтырушы ауысым", "Өткізу күні", "Ескертпе"],
         "drill": "оқу-жаттығу", "period": "Кезең", "not_recorded": "тіркелмеген",
+        "corrected": "{now} (түзетілген; алғашқы жазба: {first})",
         "anchor": "Журнал зәкірі: №{seq} жазба, хэш {hash}, уақыты {ts}, {key} кілтімен "
                   "қолтаңба: {sig}",
         "no_anchor": "Журнал зәкірі: жоқ (журналдың бас жазбасы жоқ)",
@@ -64,6 +65,7 @@ FORMS = {
         "s3_cols": ["№ п/п", "Наименование темы", "Обучаемая смена", "Дата проведения",
                     "Примечание"],
         "drill": "учебная тревога", "period": "Период", "not_recorded": "не записано",
+        "corrected": "{now} (исправлено; первая запись: {first})",
         "anchor": "Якорь журнала: запись № {seq}, хэш {hash}, время {ts}, подпись ключом "
                   "{key}: {sig}",
         "no_anchor": "Якорь журнала: нет (у журнала нет заголовка)",
@@ -142,7 +144,8 @@ def after_action(path: Path, activation: str,
                         and r.get("on")), None)
     first_audio = next((r for r in shown if r["kind"] == "first_audio"), None)
     end = next((r for r in shown if r["kind"] in ("cleared", "declined")), None)
-    record = next((r for r in reversed(shown) if r["kind"] == "drill_record"), None)
+    records = [r for r in shown if r["kind"] == "drill_record"]
+    record = records[-1] if records else None  # a later record is a correction
     actions = [
         {"ts": r["ts"], "kind": r["kind"], "who": r.get("operator") or r.get("by"),
          "what": r.get("text") or r.get("reason") or ""}
@@ -166,6 +169,7 @@ def after_action(path: Path, activation: str,
             "trigger_to_clear": since(end),
         },
         "participants": record.get("participants") if record else None,
+        "first_recorded": records[0].get("participants") if len(records) > 1 else None,
         "remarks": record.get("remarks") if record else None,
         "actions": actions,
         "timeline": shown,
@@ -212,11 +216,12 @@ def annex2_rows(rows, library: Library, lang: str, tz: str,
             section1.append([str(len(section1) + 1), when, person,
                              f[d.get("briefing", "planned")], d.get("by", ""), "", ""])
         elif r.kind == "triggered" and r.activation and r.data.get("drill") and in_range(r.ts):
-            drills[r.activation] = {"start": r, "ticks": [], "record": None}
+            drills[r.activation] = {"start": r, "ticks": [], "record": None, "first": None}
         elif r.activation in drills:
             if r.kind == "checklist_tick":
                 drills[r.activation]["ticks"].append(r)
-            elif r.kind == "drill_record":
+            elif r.kind == "drill_record":  # a later record is a correction
+                drills[r.activation]["first"] = drills[r.activation]["first"] or r
                 drills[r.activation]["record"] = r
 
     section2 = []
@@ -239,6 +244,9 @@ def annex2_rows(rows, library: Library, lang: str, tz: str,
         questions = f"{scenario.title[lang]} ({f['drill']}, {act}): {worked}"
         record = found["record"]
         participants = str(record.data.get("participants", "")) if record else f["not_recorded"]
+        if record and found["first"] is not record:
+            participants = f["corrected"].format(
+                now=participants, first=found["first"].data.get("participants", ""))
         if record and record.data.get("remarks"):
             questions += f" — {record.data['remarks']}"
         section2.append([str(len(section2) + 1), _local(start.ts, tz).strftime("%d.%m.%Y"),
@@ -440,8 +448,10 @@ def _report_content(report: dict[str, Any], config: Config, lang: str):
         (t["outcome"], report["outcome"]),
     ]
     if report["drill"]:
-        fields.append((t["participants"], str(report["participants"])
-                       if report["participants"] is not None else t["none"]))
+        shown = str(report["participants"]) if report["participants"] is not None else t["none"]
+        if report.get("first_recorded") is not None:
+            shown = FORMS[lang]["corrected"].format(now=shown, first=report["first_recorded"])
+        fields.append((t["participants"], shown))
         fields.append((t["remarks"], report["remarks"] or t["none"]))
     times = [(t[k], human_duration(v, lang)) for k, v in report["key_times_s"].items()]
     actions = [[_local(a["ts"], tz).strftime("%H:%M:%S"), str(a["who"]),

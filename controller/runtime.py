@@ -397,11 +397,21 @@ class Controller:
                 raise RequestInvalid(code="not_in_journal", activation=request.activation)
             if not start.data.get("drill"):
                 raise RequestInvalid(code="not_a_drill", activation=request.activation)
+            # The journal cannot edit a row: a second record is refused unless it says
+            # it is a correction, and then it names the row it supersedes.
+            earlier = await self._journal_read(_drill_records, request.activation)
+            if earlier and not request.correct:
+                raise RequestInvalid(code="drill_recorded", activation=request.activation,
+                                     participants=earlier[-1].data.get("participants"))
             scenario = self.library.scenarios.get(start.data.get("scenario", ""))
+            corrects = ({"seq": earlier[-1].seq,
+                         "participants": earlier[-1].data.get("participants")}
+                        if earlier else None)
             self.bus.publish("drill_record", request.activation, participants=request.participants,
                              remarks=request.remarks, by=operator,
-                             training_topics=scenario.training_topics if scenario else [])
-            return {}
+                             training_topics=scenario.training_topics if scenario else [],
+                             **({"corrects": corrects} if corrects else {}))
+            return {"corrects": corrects} if corrects else {}
         if isinstance(request, api.Briefing):
             self.bus.publish("briefing", person=request.person, position=request.position,
                              briefing=request.kind, by=request.by, date=request.date,
@@ -435,7 +445,7 @@ class Controller:
             engine.tick(request.activation, request.role, request.item, request.done, operator)
             return {}
         if isinstance(request, api.Form):
-            engine.record_form(request.activation, request.answers, operator)
+            engine.record_form(request.activation, self._form_answers(request), operator)
             return {}
         if isinstance(request, api.Ack):
             if not self.faults.acknowledge(request.fault, operator):
@@ -474,6 +484,25 @@ class Controller:
             await self.press(request.input, request.hold, operator)
             return {"pressed": request.input}
         raise OperationFailed(f"unsupported request {request!r}")
+
+    def _form_answers(self, request: api.Form) -> dict[str, str]:
+        """A choice is kept as its id, in whatever language a console picked it; an
+        answer that is none of the field's choices is refused, and nothing is saved."""
+        act = self.engine.activations.get(request.activation)
+        if act is None:
+            return request.answers  # the engine says why it refuses
+        fields = {f.id: f for f in act.scenario.form}
+        answers = dict(request.answers)
+        for name, answer in request.answers.items():
+            field = fields.get(name)
+            if field is None or field.choices is None:
+                continue
+            chosen = field.choice(answer)
+            if chosen is None:
+                raise RequestInvalid(code="form_bad_choice", field=name, answer=answer[:80],
+                                     choices=", ".join(field.ids()))
+            answers[name] = chosen
+        return answers
 
     def status(self) -> dict[str, Any]:
         """What `dabyl status` and every console show."""
@@ -564,3 +593,9 @@ async def serve(config_path: Path | str | None, stop: asyncio.Event | None = Non
         await stop.wait()
     finally:
         await controller.stop()
+
+
+def _drill_records(path: Path, activation: str) -> list[journal_mod.Row]:
+    """The drill records of one activation, oldest first (the journal reader's worker)."""
+    return list(journal_mod.iter_rows(path, "activation=? AND kind='drill_record'",
+                                      (activation,)))

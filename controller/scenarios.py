@@ -151,6 +151,44 @@ class FormField(Strict):
     id: Name
     title: Texts
     choices: TextLists | None = None
+    # What the journal keeps of a choice: its id, in whatever language it was picked.
+    # Without ids a choice is known by its number (1, 2, ...).
+    choice_ids: list[Name] | None = None
+
+    @model_validator(mode="after")
+    def _ids_match_choices(self) -> FormField:
+        if self.choice_ids is not None:
+            if self.choices is None:
+                raise ValueError("choice_ids without choices")
+            if len(self.choice_ids) != len(self.choices.ru):
+                raise ValueError(f"{len(self.choice_ids)} choice_ids for "
+                                 f"{len(self.choices.ru)} choices")
+            if len(set(self.choice_ids)) != len(self.choice_ids):
+                raise ValueError("choice ids must be unique")
+        return self
+
+    def ids(self) -> list[str]:
+        if self.choices is None:
+            return []
+        return self.choice_ids or [str(n) for n in range(1, len(self.choices.ru) + 1)]
+
+    def choice(self, answer: str) -> str | None:
+        """The id of the choice an answer names (its id, or its words in either
+        language); None if it names none."""
+        wanted = answer.strip().casefold()
+        for n, choice_id in enumerate(self.ids()):
+            assert self.choices is not None
+            if wanted in (choice_id.casefold(), self.choices.kk[n].casefold(),
+                          self.choices.ru[n].casefold()):
+                return choice_id
+        return None
+
+    def shown(self, answer: str, language: str) -> str:
+        """An answer in the reader's language (a choice's words; free text as given)."""
+        chosen = self.choice(answer) if self.choices is not None else None
+        if chosen is None or self.choices is None:
+            return answer
+        return self.choices[language][self.ids().index(chosen)]
 
 
 class Scenario(Strict):

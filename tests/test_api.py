@@ -32,7 +32,7 @@ GARBAGE = [
     (b"[1, 2, 3]\n", "must be a JSON object"),
     (b'{"op": "explode"}\n', "unknown op 'explode'"),
     (b'{"scenario": "fire"}\n', "unknown op None"),
-    (b'{"op": "trigger"}\n', "scenario: Field required"),
+    (b'{"op": "trigger"}\n', "scenario: missing"),
     (b'{"op": "trigger", "scenario": 5}\n', "scenario"),
     (b'{"op": "trigger", "scenario": "FIRE!"}\n', "scenario"),
     (b'{"op": "trigger", "scenario": "fire", "drill": "maybe"}\n', "drill"),
@@ -144,3 +144,42 @@ async def test_tick_form_silence_confirm_over_the_socket(running):
         assert controller.engine.activations == {}
     finally:
         await client.close()
+
+
+PLAIN = [
+    ({"op": "briefing", "person": "x", "by": "y", "date": "2026-02-30"},
+     "date: 2026-02-30 is not a date (YYYY-MM-DD)"),
+    ({"op": "briefing", "person": "x", "by": "y", "date": "20260230"},
+     "date: 20260230 is not a date (YYYY-MM-DD)"),
+    ({"op": "briefing", "person": "", "by": "y"}, "person: must not be empty"),
+    ({"op": "ack", "fault": ""}, "fault: must not be empty"),
+    ({"op": "drill_record", "activation": "a", "participants": -3},
+     "participants: must be at least 0, not -3"),
+    ({"op": "press", "input": "a", "hold": 100}, "hold: must be at most 10, not 100"),
+    ({"op": "trigger", "scenario": "FIRE!"},
+     "scenario: 'FIRE!' is not a name (small Latin letters, digits and _)"),
+    ({"op": "trigger", "scenario": "fire", "drill": "maybe"}, "drill: expected true or false"),
+    ({"op": "press", "input": "a", "hold": "5"}, "hold: expected a number"),
+    ({"op": "tick", "activation": "x", "role": "janitor", "item": 1},
+     "role: 'janitor' is not one of leader, staff"),
+    ({"op": "tick", "activation": "x", "role": "leader", "item": 1.5},
+     "item: expected a whole number"),
+    ({"op": "trigger", "scenario": "fire", "zones": "hall"}, "zones: expected a list"),
+    ({"op": "trigger", "scenario": "fire", "zones": ["a"] * 65}, "zones: at most 64 items"),
+    ({"op": "form", "activation": "a", "answers": {"voice": "x" * 4001}},
+     "answers.voice: at most 4000 characters"),
+    ({"op": "form", "activation": "a", "answers": {"Voice": "x"}},
+     "answers.Voice: 'Voice' is not a name (small Latin letters, digits and _)"),
+    ({"op": "status", "id": [1]}, "id: expected a whole number or text"),
+]
+
+
+async def test_invalid_values_are_said_in_plain_words(running):
+    """The reason a request is refused, as an operator reads it: the field and what is
+    wrong with the value, never the validator's own wording."""
+    controller, _events = running
+    lines = b"".join(json.dumps(request).encode() + b"\n" for request, _ in PLAIN)
+    replies = await _raw(controller.server.path, lines, replies=len(PLAIN))
+    said = [reply.get("error") for reply in replies]
+    assert said == [expected for _, expected in PLAIN]
+    assert all(reply.get("invalid") is True for reply in replies)

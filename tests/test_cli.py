@@ -152,11 +152,12 @@ def test_no_controller_is_one_line_and_exit_3(cli_site):
 def test_refused_request_is_one_line_and_exit_1(cli_site):
     serve = Serve(cli_site)
     try:
-        result = dabyl(cli_site, "trigger", "suspicious_object", "--param", "object=piano")
-        assert result.returncode == 1
-        assert "no choice 'piano'" in result.stderr and result.stderr.count("\n") == 1
         ok = dabyl(cli_site, "trigger", "suspicious_object", "--param", "object=truck", "--drill")
         assert ok.returncode == 0
+        # Well formed and naming what exists, refused in this state (nothing is held).
+        result = dabyl(cli_site, "confirm", ok.stdout.strip())
+        assert result.returncode == 1
+        assert "not waiting for confirmation" in result.stderr and result.stderr.count("\n") == 1
     finally:
         serve.stop()
 
@@ -262,3 +263,124 @@ def test_voices_and_render(cli_site):
     render = dabyl(cli_site, "render")
     assert render.returncode == 0, render.stderr
     assert "already cached" in render.stdout
+
+
+def _one_line(result: subprocess.CompletedProcess, code: int) -> str:
+    """The whole answer of a refused command: one line on stderr, nothing else."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == "", result.stdout
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("dabyl"), result.stderr
+    for words in ("internal error", "Traceback", "Errno", "usage:", "Value error",
+                  "Input should", "String should", "after validation"):
+        assert words not in result.stderr, result.stderr
+    return result.stderr
+
+
+def test_every_path_and_number_argument_fails_in_one_line(cli_site, tmp_path):
+    serve = Serve(cli_site)
+    try:
+        act = dabyl(cli_site, "trigger", "fire", "--drill").stdout.strip()
+        assert dabyl(cli_site, "clear", act).returncode == 0
+    finally:
+        serve.stop()
+    missing = tmp_path / "no" / "such" / "dir"
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    for out in (missing / "x.pdf", tmp_path, a_file / "x.pdf"):
+        line = _one_line(dabyl(cli_site, "report", act, "--format", "pdf", "--out", str(out)), 1)
+        assert str(out) in line
+    line = _one_line(dabyl(cli_site, "report", act, "--format", "docx", "--out",
+                           str(missing / "x.docx")), 1)
+    assert str(missing / "x.docx") in line
+    line = _one_line(dabyl(cli_site, "journal", "export", "--format", "annex2", "--out",
+                           str(missing / "annex2.docx")), 1)
+    assert str(missing / "annex2.docx") in line
+    line = _one_line(dabyl(cli_site, "schedule", "export", "--out",
+                           str(missing / "annex3.docx")), 1)
+    assert str(missing / "annex3.docx") in line
+    line = _one_line(dabyl(cli_site, "backup", str(a_file / "backup")), 1)
+    assert str(a_file) in line
+    for args in (("schedule", "export", "--year", "99999"), ("schedule", "export", "--year", "0"),
+                 ("schedule", "export", "--year", "-5"), ("schedule", "list", "--count", "0"),
+                 ("schedule", "list", "--count", "100000000"), ("bench", "--rounds", "0"),
+                 ("bench", "--idle", "-1"), ("journal", "list", "--before", "0"),
+                 ("press", "panic_office", "--hold", "100"), ("drill", "record", act,
+                                                               "--participants", "-3")):
+        line = _one_line(dabyl(cli_site, *args), 2)
+        assert args[-2] in line, line
+    assert not missing.exists() and not list(tmp_path.glob("*.docx")), "nothing written"
+
+
+def test_bad_usage_is_one_line_and_exit_2(cli_site, tmp_path):
+    assert "unknown command 'bogus'" in _one_line(dabyl(cli_site, "bogus"), 2)
+    assert "list, show, verify, key, export" in _one_line(dabyl(cli_site, "journal"), 2)
+    assert "--kind" in _one_line(dabyl(cli_site, "trigger", "fire", "--kind", "bogus"), 2)
+    line = _one_line(dabyl(cli_site, "briefing", "--person", "x", "--by", "y", "--kind", "no"), 2)
+    assert "planned, unplanned" in line
+    assert "activation" in _one_line(dabyl(cli_site, "report"), 2)
+    for limit in ("0", "-1", "many"):
+        assert "--limit" in _one_line(dabyl(cli_site, "journal", "list", "--limit", limit), 2)
+    line = _one_line(dabyl(cli_site, "journal", "verify", str(tmp_path / "none.sqlite")), 1)
+    assert "no journal" in line
+    assert "--help" in dabyl(cli_site, "--help").stdout, "help itself stays whole"
+    serve = Serve(cli_site)
+    try:
+        assert "unknown scenario 'flood'" in _one_line(dabyl(cli_site, "trigger", "flood"), 2)
+        assert "no choice 'piano'" in _one_line(
+            dabyl(cli_site, "trigger", "suspicious_object", "--param", "object=piano"), 2)
+        assert "unknown input" in _one_line(dabyl(cli_site, "press", "doorbell"), 2)
+        briefing = ("briefing", "--by", "Сейітов Б.", "--person")
+        assert _one_line(dabyl(cli_site, *briefing, "Ахметов Е.", "--date", "2026-02-30"), 2) \
+            == "dabyl: date: 2026-02-30 is not a date (YYYY-MM-DD)\n"
+        assert _one_line(dabyl(cli_site, *briefing, ""), 2) == "dabyl: person: must not be empty\n"
+        # Understood, but refused in this state: exit 1.
+        assert "no open activation" in _one_line(dabyl(cli_site, "silence", "fire-000000"), 1)
+    finally:
+        serve.stop()
+
+
+def test_caller_form_keeps_choice_ids_and_shows_them_in_the_readers_language(cli_site):
+    import json
+
+    serve = Serve(cli_site)
+    try:
+        act = dabyl(cli_site, "trigger", "phone_threat").stdout.strip()
+        for bad in ("voice=bogus", "tempo=fast and loud"):
+            line = _one_line(dabyl(cli_site, "form", act, "--set", bad), 2)
+            assert bad.split("=")[1] in line and "choices" in line, line
+        assert dabyl(cli_site, "form", act, "--set", "tempo=fast").returncode == 0
+        # Picked on a Kazakh console: kept as the choice, shown in Russian to a Russian reader.
+        assert dabyl(cli_site, "form", act, "--set", "voice=ақырын").returncode == 0
+        answers = next(a["answers"] for a in json.loads(
+            dabyl(cli_site, "status", "--json").stdout)["activations"] if a["id"] == act)
+        assert answers == {"tempo": "fast", "voice": "quiet"}
+        shown = dabyl(cli_site, "form", act).stdout
+        assert "= тихий" in shown and "= быстрый" in shown and "ақырын" not in shown
+        assert "= ақырын" in dabyl(cli_site, "form", act, "--lang", "kk").stdout
+        dabyl(cli_site, "clear", act)
+    finally:
+        serve.stop()
+
+
+def test_a_drill_is_recorded_once_and_a_correction_says_so(cli_site, tmp_path):
+    import docx
+
+    serve = Serve(cli_site)
+    try:
+        act = dabyl(cli_site, "trigger", "fire", "--drill").stdout.strip()
+        assert dabyl(cli_site, "clear", act).returncode == 0
+        assert dabyl(cli_site, "drill", "record", act, "--participants", "25").returncode == 0
+        line = _one_line(dabyl(cli_site, "drill", "record", act, "--participants", "30"), 1)
+        assert "25 participants" in line and "--correct" in line, line
+        assert "participants: 25 " in dabyl(cli_site, "report", act).stdout
+        fixed = dabyl(cli_site, "drill", "record", act, "--participants", "30", "--correct")
+        assert fixed.returncode == 0 and "correction" in fixed.stdout, fixed.stdout + fixed.stderr
+    finally:
+        serve.stop()
+    assert "participants: 30 (corrected; first recorded: 25)" in dabyl(cli_site, "report", act).stdout
+    out = tmp_path / "annex2.docx"
+    assert dabyl(cli_site, "journal", "export", "--format", "annex2", "--out", str(out)).returncode == 0
+    drill = [c.text for c in docx.Document(str(out)).tables[1].rows[2].cells]
+    assert drill[4] == "30 (исправлено; первая запись: 25)", drill
+    show = dabyl(cli_site, "journal", "show", act).stdout
+    assert show.count("drill_record") == 2, "both rows stay in the journal"

@@ -88,7 +88,7 @@ def test_every_acknowledged_action_survives_kill_9(site):
                 request(site, "silence", activation=fire),
                 request(site, "tick", activation=fire, role="staff", item=0),
                 request(site, "tick", activation=fire, role="leader", item=2),
-                request(site, "form", activation=phone, answers={"voice": "мужской, спокойный"}),
+                request(site, "form", activation=phone, answers={"caller": "мужской, спокойный"}),
                 request(site, "clear", activation=blast),
                 request(site, "briefing", person="Ахметов Ерлан", by="Сейітов Б."),
                 request(site, "drill_record", activation=drill, participants=12),
@@ -100,7 +100,7 @@ def test_every_acknowledged_action_survives_kill_9(site):
         assert blast not in now, "an acknowledged clear came back after kill -9"
         assert now[fire]["silenced"], "an acknowledged silence was lost"
         assert now[fire]["ticks"] == {"staff": [0], "leader": [2]}
-        assert now[phone]["answers"] == {"voice": "мужской, спокойный"}
+        assert now[phone]["answers"] == {"caller": "мужской, спокойный"}
         assert status(site)["threat_level"] == "raised"
         for reply in replies:
             assert reply["ok"]

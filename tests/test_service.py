@@ -460,7 +460,7 @@ def test_a_bad_edit_never_stops_the_next_start(tmp_path, audio_cache):
         assert fault["code"] == "config_invalid" and "shooting.toml" in fault["message"]
         events.close()
         refused = dabyl(config, "reload")
-        assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1
         assert "shooting.toml" in refused.stderr
     finally:
         serve.stop()

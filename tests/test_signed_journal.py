@@ -43,7 +43,7 @@ def genuine(tmp_path_factory, audio_cache) -> dict:
     try:
         phone = request(site, "trigger", scenario="phone_threat")["activation"]
         fire = request(site, "trigger", scenario="fire")["activation"]
-        request(site, "form", activation=phone, answers={"voice": "спокойный"})
+        request(site, "form", activation=phone, answers={"caller": "спокойный"})
         request(site, "clear", activation=fire)
         request(site, "status")  # the fire's outputs go to rest while the threat is open
         request(site, "clear", activation=phone)
