@@ -242,7 +242,7 @@ async def test_held_prompt_shows_everything_and_closes_when_decided_elsewhere(co
         assert shows(app, "#held-text", strings(lang)["held_text"])
         assert shows(app, "#held-source", part(controller.config.inputs[1].title, lang))
         assert "call_point_lobby" not in screen_text(app)
-        assert app.focused.id == "decline", "the safe answer has the focus"
+        assert app.focused.id == "later", "the harmless answer has the focus"
         code, out = await dabyl(controller, "confirm", held["activation"])
         assert code == 0, out
         await until(pilot, lambda: screen_name(app) != "HeldScreen")
@@ -266,7 +266,7 @@ async def test_a_held_prompt_left_for_later_comes_back_with_its_key(running):
         assert "ЭВАКУАЦИЯ ШЕШІМДІ КҮТУДЕ" in visible(app, "#top")
         await type_raw(pilot, "у")  # E on the Kazakh layout
         await until(pilot, lambda: screen_name(app) == "HeldScreen")
-        await pilot.press("tab", "enter")
+        await pilot.press("left", "enter")  # from "Later" to "Confirm"
         await events.wait("confirmed", activation=held["activation"])
         await until(pilot, lambda: screen_name(app) == "MainScreen")
 
@@ -476,7 +476,7 @@ async def test_a_newcomer_runs_a_cluster_to_its_end_by_keyboard_alone(running):
         await controller.press("call_point_lobby", 0.3, "t")
         held = await events.wait("held")
         await until(pilot, lambda: screen_name(app) == "HeldScreen")
-        await pilot.press("enter")  # the safe answer: decline
+        await pilot.press("left", "left", "enter")  # from "Later" to "Decline"
         await events.wait("declined", activation=held["activation"])
         await until(pilot, lambda: screen_name(app) == "MainScreen")
         await pilot.press("f2")  # the phone rings: the phone threat

@@ -18,7 +18,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
@@ -75,6 +75,11 @@ class DabylApp(App[str | None]):
         self.listen()
         self.set_interval(1.0, self.main.tick)
         self.connected.set()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and event.time < getattr(self.screen, "keys_from", 0):
+            return  # typed before this prompt was in front of the officer
+        await super().on_event(event)
 
     async def on_unmount(self) -> None:
         await self.client.close()
