@@ -23,7 +23,7 @@ from tui.strings import STRINGS, text_language
 # speech engines' names.
 ALLOWED = {"f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9", "f10", "f11", "f12", "ctrl",
            "esc", "enter", "tab", "space", "dabyl", "tui", "make", "run", "check", "espeak",
-           "ng", "piper", *"abcdefghijklmnopqrstuvwxyz"}
+           "ng", "piper", "sudo", "systemctl", "restart", "serve", *"abcdefghijklmnopqrstuvwxyz"}
 WORD = re.compile(r"[^\W\d_]+")
 
 

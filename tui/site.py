@@ -66,6 +66,11 @@ class Site:
         sc = self.scenarios.get(sid)
         return sc["title"][self.lang] if sc else sid
 
+    def short_title(self, sid: str) -> str:
+        """A scenario as the F-key bar names it: the console's short name for the ten
+        scenarios of the law, else its title."""
+        return self.s.get(f"short_{sid}") or self.scenario_title(sid)
+
     def activation_title(self, act_id: str) -> str:
         act = self.activations.get(act_id)
         if act is not None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.containers import Grid
 from textual.message import Message
-from textual.widgets import Button, OptionList, RichLog, Static
+from textual.widgets import OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from controller.messages import label
@@ -30,26 +30,42 @@ QUIET_EVENTS = {"status", "output", "outputs_applied", "announcement_ended", "vo
 
 
 class TopBar(Static):
-    """The mode (in colour), the clock, the site, what a trigger will be."""
+    """The mode (in colour) and how many alarms are open, what a trigger will be (real or
+    drill), a held evacuation, a raised threat level, the clock, the site. It always fits
+    one line: the site's name goes first, then the long wordings, then the clock; the
+    mode and what a trigger will be never go."""
 
     def show(self, site: Site, status: dict[str, Any], drill_mode: bool, online: bool) -> None:
         s = site.s
         mode = status.get("mode", "QUIESCENT") if online else "OFFLINE"
-        text = Text()
-        text.append(f" {s.get(mode, mode)} ", style=MODE_STYLE.get(mode, "reverse"))
-        text.append(f" {site.now()} ", style="bold")
-        text.append(site.name, style="bold")
-        text.append("  ")
-        if status.get("threat_level") == "raised":
-            text.append(f" {s['threat_raised']} ", style="bold white on dark_red")
-            text.append(" ")
-        if any(a.get("state") == "held" for a in status.get("activations", [])):
-            text.append(f" {s['held_waiting']} ", style="bold white on red")
-            text.append(" ")
-        if drill_mode:
-            text.append(f" {s['drill_mode']} ", style="black on yellow")
-        else:
-            text.append(s["real_mode"], style="dim")
+        count = len(status.get("activations", []))
+        raised = status.get("threat_level") == "raised"
+        held = any(a.get("state") == "held" for a in status.get("activations", []))
+        width = self.size.width or self.app.size.width
+        for name, short, clock in ((True, False, True), (False, False, True),
+                                   (False, True, True), (False, True, False)):
+            text = Text()
+            text.append(f" {s.get(mode, mode)}" + (f": {count} " if count else " "),
+                        style=MODE_STYLE.get(mode, "reverse"))
+            if clock:
+                text.append(f" {site.now()}", style="bold")
+            if name:
+                text.append(f" {site.name}", style="bold")
+            text.append("  ")
+            if raised:
+                text.append(f" {s['threat_short' if short else 'threat_raised']} ",
+                            style="bold white on dark_red")
+                text.append(" ")
+            if held:
+                text.append(f" {s['held_waiting']} ", style="bold white on red")
+                text.append(" ")
+            if drill_mode:
+                text.append(f" {s['drill_mode_short' if short else 'drill_mode']} ",
+                            style="black on yellow")
+            else:
+                text.append(s["real_mode_short" if short else "real_mode"], style="bold")
+            if text.cell_len <= width:
+                break
         self.update(text)
 
 
@@ -287,27 +303,55 @@ class EventLog(RichLog):
         self.write(Text(f"{when} {site.event_line(event)}", style=style))
 
 
-class ScenarioBar(Grid):
-    """F1–F10: the ten scenarios (a click works too)."""
+def packed(items: list[Text], width: int, gap: int = 2) -> Text:
+    """Items on lines of at most `width` cells; an item is never split across two."""
+    out, used = Text(), 0
+    for item in items:
+        if used and used + gap + item.cell_len > width:
+            out.append("\n")
+            used = 0
+        elif used:
+            out.append(" " * gap)
+            used += gap
+        out.append_text(item)
+        used += item.cell_len
+    return out
+
+
+class PackedBar(Static):
+    """A bar of items across the whole width, packed again when the width changes."""
+
+    items: list[Text] = []
+
+    def set_items(self, items: list[Text]) -> None:
+        self.items = items
+        self.update(packed(items, self.size.width or self.app.size.width))
+
+    def on_resize(self) -> None:
+        self.update(packed(self.items, self.size.width or self.app.size.width))
+
+
+class ScenarioBar(PackedBar):
+    """F1–F10: the ten scenarios by their short titles (a click works too)."""
 
     def show(self, site: Site) -> None:
-        self.remove_children()
-        buttons = []
+        items = []
         for i, sid in enumerate(site.scenario_keys[:10], 1):
-            button = Button(f"F{i} {site.scenario_title(sid)}", id=f"sc-{sid}", compact=True)
-            button.can_focus = False  # the F-key is the way; Tab stays in the panels
-            buttons.append(button)
-        self.mount_all(buttons)
+            item = Text(f"F{i}", style="bold")
+            item.append(f" {site.short_title(sid)}")
+            item.stylize(Style(meta={"@click": f"screen.trigger({i - 1})"}))
+            items.append(item)
+        self.set_items(items)
 
 
-class KeyBar(Static):
+class KeyBar(PackedBar):
     """The main keys, in the console's language (all of them in the help)."""
 
     def show(self, site: Site, keys: tuple[Key, ...]) -> None:
-        text = Text()
-        for i, key in enumerate(keys):
-            if i:
-                text.append("  ")
-            text.append(f" {key.shown()} ", style="bold reverse")
-            text.append(f" {site.s[key.label]}")
-        self.update(text)
+        items = []
+        for key in keys:
+            item = Text(f" {key.shown()} ", style="bold reverse")
+            # The bar's own shorter words where the help's would not fit.
+            item.append(f" {site.s.get(key.label + '_short', site.s[key.label])}")
+            items.append(item)
+        self.set_items(items)

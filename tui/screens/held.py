@@ -36,8 +36,10 @@ class HeldScreen(ModalScreen[str | None]):
         self.activation_id: str = activation["id"]
         self.closing_note: str | None = None
         # Keys older than this (Textual stamps each event with the monotonic clock) were
-        # typed for another screen: the app drops them (DabylApp.on_event).
-        self.keys_from = float("inf")
+        # typed for another screen: the app drops them (DabylApp.on_event). The prompt is
+        # made the moment it is pushed; it is stamped again when it comes back on top.
+        self.keys_from = time.monotonic()
+        self._shown = False
 
     def compose(self) -> ComposeResult:
         s, act = self.site.s, self.activation
@@ -68,7 +70,9 @@ class HeldScreen(ModalScreen[str | None]):
             self._close()
 
     def on_screen_resume(self) -> None:
-        self.keys_from = time.monotonic()
+        if self._shown:
+            self.keys_from = time.monotonic()
+        self._shown = True
         if self.closing_note is not None:
             self._close()
 

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Button, OptionList
+from textual.widgets import OptionList
 
 from tui.keys import MAIN, bindings, scenario_bindings
 from tui.screens.confirm import ConfirmScreen
@@ -65,10 +65,7 @@ class MainScreen(Screen[None]):
     #checklist:focus { border-left: thick $warning; }
     #log { height: 4; border: none; border-top: solid $primary; padding: 0 1;
            scrollbar-gutter: stable; }
-    #scenarios { grid-size: 5 2; grid-gutter: 0 1; height: 2; }
-    #scenarios Button { width: 100%; min-width: 8; height: 1; border: none; text-wrap: nowrap;
-                        text-overflow: ellipsis; content-align: left middle; }
-    #keys { height: auto; }
+    #scenarios, #keys { height: auto; }
     """
     AUTO_FOCUS = "#checklist"
     BINDINGS = bindings(MAIN) + scenario_bindings()
@@ -274,10 +271,6 @@ class MainScreen(Screen[None]):
         await self.app.action_quit()
 
     # -- starting a scenario ---------------------------------------------------------------
-    @on(Button.Pressed, "#scenarios Button")
-    def _scenario_button(self, event: Button.Pressed) -> None:
-        self.start((event.button.id or "")[3:])
-
     def action_trigger(self, index: int) -> None:
         if index < len(self.site.scenario_keys):
             self.start(self.site.scenario_keys[index])
