@@ -15,6 +15,7 @@ titles and the controller's words in tui/site.py.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,9 @@ class DabylApp(App[str | None]):
         self.site: Site
         self.main: MainScreen | None = None
         self.online = False
+        # When the controller stopped answering: what the console shows from then on is
+        # the last known state, and the elapsed times stop there.
+        self.lost_at: datetime | None = None
         self.drill_mode = False
         self.role = "staff"
         self.selected: str | None = None
@@ -98,6 +102,7 @@ class DabylApp(App[str | None]):
             else:
                 await self._follow()
             self.online = False
+            self.lost_at = datetime.now(UTC)
             self.notify(self.site.s["connection_lost"], severity="error", timeout=30)
             self.show()
             await self._reconnect()
@@ -126,6 +131,7 @@ class DabylApp(App[str | None]):
                 continue
             self.client = client
             self.online = True
+            self.lost_at = None
             self.apply_status(status)
             return
 

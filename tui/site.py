@@ -160,12 +160,13 @@ class Site:
         return datetime.now(self.tz).strftime("%H:%M:%S")
 
     @staticmethod
-    def elapsed(act: dict[str, Any]) -> str:
+    def elapsed(act: dict[str, Any], until: datetime | None = None) -> str:
         """Time since the trigger, from its wall-clock start (so a restart of the
-        controller or of the console never restarts it)."""
+        controller or of the console never restarts it); up to `until`, when the
+        controller was last heard, if it is not heard now."""
         try:
             started = datetime.fromisoformat(act["started"])
-            seconds = max(0, int((datetime.now(UTC) - started).total_seconds()))
+            seconds = max(0, int(((until or datetime.now(UTC)) - started).total_seconds()))
         except (KeyError, TypeError, ValueError):
             seconds = int(act.get("elapsed_s", 0))
         hours, rest = divmod(seconds, 3600)

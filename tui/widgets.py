@@ -3,6 +3,7 @@ knows nothing of the socket: the screen hands it the status and the site's names
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rich.style import Style
@@ -38,7 +39,7 @@ class TopBar(Static):
     def show(self, site: Site, status: dict[str, Any], drill_mode: bool, online: bool) -> None:
         s = site.s
         mode = status.get("mode", "QUIESCENT") if online else "OFFLINE"
-        count = len(status.get("activations", []))
+        count = len(status.get("activations", [])) if online else 0
         raised = status.get("threat_level") == "raised"
         held = any(a.get("state") == "held" for a in status.get("activations", []))
         width = self.size.width or self.app.size.width
@@ -123,7 +124,10 @@ class AlarmList(OptionList):
 class AlarmHead(Static):
     """The selected activation: its title first, always in view, then what matters now."""
 
-    def show(self, site: Site, act: dict[str, Any] | None, status: dict[str, Any]) -> None:
+    def show(self, site: Site, act: dict[str, Any] | None, status: dict[str, Any],
+             lost_at: datetime | None = None) -> None:
+        """`lost_at`: when the controller stopped answering (nothing plays that we know
+        of, and the time stops there)."""
         s = site.s
         if act is None:
             self.update(Text(s["idle"], style="dim"))
@@ -139,13 +143,15 @@ class AlarmHead(Static):
         if act.get("state") == "held":
             flags.append(s["held"])
         text.append("  " + " · ".join(flags) + "\n", style="bold")
-        text.append(f"{s['elapsed']} {site.elapsed(act)}   ")
+        text.append(f"{s['elapsed']} {site.elapsed(act, lost_at)}   ")
         text.append(f"{s['source']}: {site.source(act)}\n")
         text.append(f"{s['zones']}: "
                     f"{', '.join(site.titled(site.zones, z) for z in act.get('zones', []))}\n")
         for line in _parameters(site, act):
             text.append(line + "\n", style="bold")
         playing = status.get("audio", {}).get("playing") if act.get("playing") else None
+        if lost_at is not None:
+            playing = None
         if playing:
             text.append(f"{s['playing']}: {label(playing, site.ui, site.named)}\n")
         text.append(f"{s['call']}: {', '.join(act.get('calls', []))}", style="bold")
@@ -242,14 +248,16 @@ class DevicesPanel(Static):
 
     wide = False
 
-    def show(self, site: Site, status: dict[str, Any]) -> None:
+    def show(self, site: Site, status: dict[str, Any], live: bool = True) -> None:
+        """`live`: the controller answers; else every state is unknown now."""
         s = site.s
         text = Text(s["devices"] + "\n", style="bold")
         for d in status.get("devices", []):
-            online = d.get("online")
+            online = d.get("online") if live else None
             mark, state, style = {True: ("✓", s["online"], "green"),
                                   False: ("✗", s["lost"], "bold red"),
-                                  None: ("…", s["unknown"], "yellow")}[online]
+                                  None: ("?", s["unknown"] if live else s["stale"],
+                                         "yellow")}[online]
             text.append(f" {mark} ", style=style)
             text.append(site.titled(site.devices, d["id"]))
             if d.get("simulated") and self.wide:
@@ -259,7 +267,11 @@ class DevicesPanel(Static):
                 text.append(state, style=style)
             text.append("\n")
         audio = status.get("audio", {})
-        if audio:
+        if audio and not live:
+            text.append(" ? ", style="yellow")
+            text.append(f"{s['audio']}: ")
+            text.append(s["stale"], style="yellow")
+        elif audio:
             card = audio.get("sink") == "sounddevice"
             text.append(" ✓ " if card else " ! ", style="green" if card else "bold dark_orange")
             text.append(f"{s['audio']}: ")
@@ -275,7 +287,8 @@ class DevicesPanel(Static):
 
 
 class ZonesPanel(Static):
-    def show(self, site: Site, status: dict[str, Any]) -> None:
+    def show(self, site: Site, status: dict[str, Any], live: bool = True) -> None:
+        """`live`: the controller answers; else no zone is shown as sounding."""
         s = site.s
         text = Text(s["zones"] + "\n", style="bold")
         for name, zone in status.get("zones", {}).items():
@@ -285,7 +298,7 @@ class ZonesPanel(Static):
                 text.append(site.activation_title(holder), style="bold red")
             else:
                 text.append(s["free"], style="green")
-            if zone.get("routed"):
+            if zone.get("routed") and live:
                 text.append(" ♪", style="bold")
             text.append("\n")
         self.update(text)
