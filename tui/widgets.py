@@ -181,6 +181,10 @@ class TickList(OptionList):
     """Items ticked with one key (Space or Enter); each reads ☐ or ☑ in text, wraps in
     full. Items whose id starts with "info" are there to be read, not ticked."""
 
+    # OptionList counts each option's lines at the width it has before its scrollbar
+    # appears, and draws them at the narrower width after: the last wrapped line of an
+    # item was lost. A scrollbar's room kept at all times keeps the two widths one.
+    DEFAULT_CSS = "TickList { scrollbar-gutter: stable; }"
     BINDINGS = [Binding("space", "select", show=False)]
 
     class Toggled(Message):
@@ -215,6 +219,13 @@ class TickList(OptionList):
             return
         for item in self.texts:
             self.mark(item, item in ticked)
+
+    def scroll_to_highlight(self, top: bool = False) -> None:
+        """An item taller than the list is shown from its first line, not its last."""
+        index = self.highlighted
+        if index is not None and self._heights.get(index, 0) > self.scrollable_content_region.height:
+            top = True
+        super().scroll_to_highlight(top=top)
 
     def mark(self, item: str, done: bool) -> None:
         if (item in self.ticked) == done or item not in self.texts:
