@@ -342,7 +342,8 @@ async def test_the_chosen_object_its_distance_and_what_plays_are_shown(running):
         await controller.engine.trigger("suspicious_object", source="operator", origin="t",
                                         parameters={"object": "suitcase"})
         await until(pilot, lambda: "Жол шабаданы" in visible(app, "#act-head"))
-        assert shows(app, "#act-head", "Қауіпсіз қашықтық: 350 м")
+        assert shows(app, "#act-head", "Келушілер, кемінде, м: 350"), visible(app, "#act-head")
+        assert shows(app, "#act-head", "Қоршау аймағы, м: 350")
         await until(pilot, lambda: "Ойнап тұр" in visible(app, "#act-head"))
         assert "suspicious_object" not in visible(app, "#act-head")
 

@@ -161,19 +161,12 @@ class AlarmHead(Static):
 
 
 def _parameters(site: Site, act: dict[str, Any]) -> list[str]:
-    """The chosen parameters (the object found, and its safe distance)."""
-    scenario = site.scenarios.get(act.get("scenario", ""), {})
+    """The chosen parameters: the object found, then each of its values under the title
+    the scenario gives it (the visitors' distance and the cordon)."""
     lines = []
-    for param in scenario.get("parameters", []):
-        chosen = (act.get("parameters") or {}).get(param["name"])
-        choice = next((c for c in param["choices"] if c["id"] == chosen), None)
-        if choice is None:
-            continue
-        line = f"{param['title'][site.lang]}: {choice['title'][site.lang]}"
-        distance = choice.get("values", {}).get("distance")
-        if distance is not None:
-            line += f" · {site.s['distance']}: {distance} {site.s['metres']}"
-        lines.append(line)
+    for param in act.get("parameter_details") or []:
+        lines.append(f"{param['title'][site.lang]}: {param['choice_title'][site.lang]}")
+        lines += [f"{v['title'][site.lang]}: {v['value']}" for v in param.get("values", [])]
     return lines
 
 
