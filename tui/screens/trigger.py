@@ -12,7 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Select
 
-from tui.screens.confirm import DIALOG_CSS
+from tui.screens.confirm import ARROWS, DIALOG_CSS
 from tui.widgets import TickList
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class TriggerScreen(ModalScreen[dict | None]):
     TriggerScreen #zones { height: auto; max-height: 8; border: none; }
     TriggerScreen #zones:focus { border-left: thick $warning; }
     """ + DIALOG_CSS
-    BINDINGS = [Binding("escape", "dismiss(None)", show=False)]
+    BINDINGS = [Binding("escape", "dismiss(None)", show=False), *ARROWS]
 
     def __init__(self, site: Site, scenario: dict[str, Any], drill: bool) -> None:
         super().__init__()
