@@ -1049,6 +1049,7 @@ async def test_the_words_of_the_newcomers_pass(tmp_path, audio_cache, lang):
             await until(pilot, lambda: app.screen.query_one("#activations").row_count >= 1)
             await pilot.press("e")
             await until(pilot, lambda: screen_name(app) == "DrillRecordScreen")
+            app.clear_notifications()
             await pilot.press("ctrl+s")
             await until(pilot, lambda: list(app._notifications))
             notes = [n.message for n in app._notifications]

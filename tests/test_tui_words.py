@@ -53,6 +53,7 @@ def table_texts(lang: str, controller) -> list[str]:
                 texts += field["choices"][tlang]
         for param in data["parameters"]:
             texts += [param["title"][tlang], *(c["title"][tlang] for c in param["choices"])]
+            texts += [v[tlang] for v in param.get("value_titles", {}).values()]
     config = controller.config
     titles = [config.site.name] + [z.title for z in config.zones.values()]
     titles += [i.title for i in config.inputs] + [d.title for d in config.devices]

@@ -135,9 +135,14 @@ class Site:
         return self.s["operator"]
 
     def event_line(self, event: dict[str, Any]) -> str:
+        """An event in words, after the title of its alarm (unless the words name the
+        alarm themselves: "Fire: still open: Fire")."""
         text = messages.event_text(event, self.ui, self.named)
         act = event.get("activation")
-        return f"{self.activation_title(act)}: {text}" if act else text
+        template = messages.EVENTS.get(str(event.get("kind")), {}).get(self.ui, "")
+        if not act or "{activation" in template:
+            return text
+        return f"{self.activation_title(act)}: {text}"
 
     def error_text(self, exc: DabylError) -> str:
         """A controller's refusal in the console's language; never an English line in a
