@@ -893,10 +893,9 @@ async def test_every_checklist_item_is_shown_in_full_at_80x24(tmp_path, audio_ca
                         checklist.highlighted = index
                         await pilot.pause()
                         seen = visible(app, checklist)
-                        pages = checklist._heights[index] // checklist.size.height
-                        for _ in range(pages):
-                            checklist.scroll_relative(y=checklist.size.height - 1,
-                                                      animate=False)
+                        step = checklist.scrollable_content_region.height - 1
+                        for _ in range(-(-checklist._heights[index] // step) - 1):
+                            checklist.scroll_relative(y=step, animate=False)
                             await pilot.pause()
                             seen += "\n" + visible(app, checklist)
                         missing = set(re.findall(r"\w+", text)) - set(re.findall(r"\w+", seen))
