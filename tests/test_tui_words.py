@@ -23,7 +23,7 @@ from tui.strings import STRINGS, text_language
 # speech engines' names.
 ALLOWED = {"f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9", "f10", "f11", "f12", "ctrl",
            "esc", "enter", "tab", "space", "dabyl", "tui", "make", "run", "check", "espeak",
-           "ng", "piper", *"abcdefghijklmnopqrstuvwxyz"}
+           "ng", "piper", "sudo", "systemctl", "restart", "serve", *"abcdefghijklmnopqrstuvwxyz"}
 WORD = re.compile(r"[^\W\d_]+")
 
 
@@ -53,6 +53,7 @@ def table_texts(lang: str, controller) -> list[str]:
                 texts += field["choices"][tlang]
         for param in data["parameters"]:
             texts += [param["title"][tlang], *(c["title"][tlang] for c in param["choices"])]
+            texts += [v[tlang] for v in param.get("value_titles", {}).values()]
     config = controller.config
     titles = [config.site.name] + [z.title for z in config.zones.values()]
     titles += [i.title for i in config.inputs] + [d.title for d in config.devices]

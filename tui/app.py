@@ -15,16 +15,18 @@ titles and the controller's words in tui/site.py.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
 from controller.client import AsyncClient
 from controller.errors import ConnectionFailed, DabylError
 from tui.screens.held import HeldScreen
+from tui.screens.journal import JournalScreen
 from tui.screens.main import MainScreen
 from tui.screens.quit import QuitScreen
 from tui.site import Site
@@ -49,6 +51,9 @@ class DabylApp(App[str | None]):
         self.site: Site
         self.main: MainScreen | None = None
         self.online = False
+        # When the controller stopped answering: what the console shows from then on is
+        # the last known state, and the elapsed times stop there.
+        self.lost_at: datetime | None = None
         self.drill_mode = False
         self.role = "staff"
         self.selected: str | None = None
@@ -73,8 +78,13 @@ class DabylApp(App[str | None]):
         await self.push_screen(self.main)
         self.apply_status(status)
         self.listen()
-        self.set_interval(1.0, self.main.tick)
+        self.set_interval(1.0, self.tick)
         self.connected.set()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and event.time < getattr(self.screen, "keys_from", 0):
+            return  # typed before this prompt was in front of the officer
+        await super().on_event(event)
 
     async def on_unmount(self) -> None:
         await self.client.close()
@@ -92,9 +102,9 @@ class DabylApp(App[str | None]):
             else:
                 await self._follow()
             self.online = False
+            self.lost_at = datetime.now(UTC)
             self.notify(self.site.s["connection_lost"], severity="error", timeout=30)
-            if self.main is not None:
-                self.main.show()
+            self.show()
             await self._reconnect()
 
     async def _follow(self) -> None:
@@ -121,6 +131,7 @@ class DabylApp(App[str | None]):
                 continue
             self.client = client
             self.online = True
+            self.lost_at = None
             self.apply_status(status)
             return
 
@@ -128,11 +139,14 @@ class DabylApp(App[str | None]):
         assert self.main is not None
         self.main.log_event(event)
         kind, act_id = event.get("kind"), event.get("activation")
-        if kind == "triggered" and event.get("source") == "input":
-            # A panic button, a call point: at once, by its name, with the bell.
-            self.notify(f"{self.site.titled(self.site.inputs, event.get('origin', ''))}: "
-                        f"{self.site.scenario_title(event.get('scenario', ''))}",
-                        severity="error", timeout=10)
+        if kind == "triggered":
+            # Every new alarm, from wherever it came (a panic button, another console, the
+            # command line, the schedule), on whatever screen is open: by its source, with
+            # the bell.
+            title = self.site.scenario_title(event.get("scenario", ""))
+            if event.get("drill"):
+                title += f" ({self.site.s['drill'].lower()})"
+            self.notify(f"{self.site.source(event)}: {title}", severity="error", timeout=10)
             self.bell()
         elif kind == "fault":
             self.notify(self.site.fault_text(event), severity="warning", timeout=10)
@@ -154,8 +168,7 @@ class DabylApp(App[str | None]):
             self.chosen = False
         if not self.chosen:
             self.selected = ids[0] if ids else None
-        if self.main is not None:
-            self.main.show()
+        self.show()
         for act in acts:
             if act.get("state") == "held" and act["id"] not in self._held_prompted:
                 self.prompt_held(act)
@@ -164,6 +177,18 @@ class DabylApp(App[str | None]):
                 act = self.site.activations.get(screen.activation_id)
                 if act is None or act.get("state") != "held":
                     self._close_held(screen.activation_id, "held_ended")
+
+    def show(self) -> None:
+        """Every screen that shows the controller's state draws it again."""
+        for screen in self.screen_stack:
+            if isinstance(screen, (MainScreen, JournalScreen)):
+                screen.show()
+
+    def tick(self) -> None:
+        """Once a second: the clocks and the elapsed times."""
+        for screen in self.screen_stack:
+            if isinstance(screen, (MainScreen, JournalScreen)):
+                screen.tick()
 
     # -- the selected alarm -----------------------------------------------------------
     def current(self) -> dict[str, Any] | None:
@@ -186,8 +211,7 @@ class DabylApp(App[str | None]):
     def select(self, act_id: str) -> None:
         self.selected = act_id
         self.chosen = True
-        if self.main is not None:
-            self.main.show()
+        self.show()
 
     # -- held evacuations ---------------------------------------------------------------
     def prompt_held(self, act: dict[str, Any]) -> None:

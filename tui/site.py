@@ -66,6 +66,11 @@ class Site:
         sc = self.scenarios.get(sid)
         return sc["title"][self.lang] if sc else sid
 
+    def short_title(self, sid: str) -> str:
+        """A scenario as the F-key bar names it: the console's short name for the ten
+        scenarios of the law, else its title."""
+        return self.s.get(f"short_{sid}") or self.scenario_title(sid)
+
     def activation_title(self, act_id: str) -> str:
         act = self.activations.get(act_id)
         if act is not None:
@@ -130,9 +135,14 @@ class Site:
         return self.s["operator"]
 
     def event_line(self, event: dict[str, Any]) -> str:
+        """An event in words, after the title of its alarm (unless the words name the
+        alarm themselves: "Fire: still open: Fire")."""
         text = messages.event_text(event, self.ui, self.named)
         act = event.get("activation")
-        return f"{self.activation_title(act)}: {text}" if act else text
+        template = messages.EVENTS.get(str(event.get("kind")), {}).get(self.ui, "")
+        if not act or "{activation" in template:
+            return text
+        return f"{self.activation_title(act)}: {text}"
 
     def error_text(self, exc: DabylError) -> str:
         """A controller's refusal in the console's language; never an English line in a
@@ -155,12 +165,13 @@ class Site:
         return datetime.now(self.tz).strftime("%H:%M:%S")
 
     @staticmethod
-    def elapsed(act: dict[str, Any]) -> str:
+    def elapsed(act: dict[str, Any], until: datetime | None = None) -> str:
         """Time since the trigger, from its wall-clock start (so a restart of the
-        controller or of the console never restarts it)."""
+        controller or of the console never restarts it); up to `until`, when the
+        controller was last heard, if it is not heard now."""
         try:
             started = datetime.fromisoformat(act["started"])
-            seconds = max(0, int((datetime.now(UTC) - started).total_seconds()))
+            seconds = max(0, int(((until or datetime.now(UTC)) - started).total_seconds()))
         except (KeyError, TypeError, ValueError):
             seconds = int(act.get("elapsed_s", 0))
         hours, rest = divmod(seconds, 3600)

@@ -3,13 +3,14 @@ knows nothing of the socket: the screen hands it the status and the site's names
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.containers import Grid
 from textual.message import Message
-from textual.widgets import Button, OptionList, RichLog, Static
+from textual.widgets import OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from controller.messages import label
@@ -30,26 +31,42 @@ QUIET_EVENTS = {"status", "output", "outputs_applied", "announcement_ended", "vo
 
 
 class TopBar(Static):
-    """The mode (in colour), the clock, the site, what a trigger will be."""
+    """The mode (in colour) and how many alarms are open, what a trigger will be (real or
+    drill), a held evacuation, a raised threat level, the clock, the site. It always fits
+    one line: the site's name goes first, then the long wordings, then the clock; the
+    mode and what a trigger will be never go."""
 
     def show(self, site: Site, status: dict[str, Any], drill_mode: bool, online: bool) -> None:
         s = site.s
         mode = status.get("mode", "QUIESCENT") if online else "OFFLINE"
-        text = Text()
-        text.append(f" {s.get(mode, mode)} ", style=MODE_STYLE.get(mode, "reverse"))
-        text.append(f" {site.now()} ", style="bold")
-        text.append(site.name, style="bold")
-        text.append("  ")
-        if status.get("threat_level") == "raised":
-            text.append(f" {s['threat_raised']} ", style="bold white on dark_red")
-            text.append(" ")
-        if any(a.get("state") == "held" for a in status.get("activations", [])):
-            text.append(f" {s['held_waiting']} ", style="bold white on red")
-            text.append(" ")
-        if drill_mode:
-            text.append(f" {s['drill_mode']} ", style="black on yellow")
-        else:
-            text.append(s["real_mode"], style="dim")
+        count = len(status.get("activations", [])) if online else 0
+        raised = status.get("threat_level") == "raised"
+        held = any(a.get("state") == "held" for a in status.get("activations", []))
+        width = self.size.width or self.app.size.width
+        for name, short, clock in ((True, False, True), (False, False, True),
+                                   (False, True, True), (False, True, False)):
+            text = Text()
+            text.append(f" {s.get(mode, mode)}" + (f": {count} " if count else " "),
+                        style=MODE_STYLE.get(mode, "reverse"))
+            if clock:
+                text.append(f" {site.now()}", style="bold")
+            if name:
+                text.append(f" {site.name}", style="bold")
+            text.append("  ")
+            if raised:
+                text.append(f" {s['threat_short' if short else 'threat_raised']} ",
+                            style="bold white on dark_red")
+                text.append(" ")
+            if held:
+                text.append(f" {s['held_waiting']} ", style="bold white on red")
+                text.append(" ")
+            if drill_mode:
+                text.append(f" {s['drill_mode_short' if short else 'drill_mode']} ",
+                            style="black on yellow")
+            else:
+                text.append(s["real_mode_short" if short else "real_mode"], style="bold")
+            if text.cell_len <= width:
+                break
         self.update(text)
 
 
@@ -107,7 +124,10 @@ class AlarmList(OptionList):
 class AlarmHead(Static):
     """The selected activation: its title first, always in view, then what matters now."""
 
-    def show(self, site: Site, act: dict[str, Any] | None, status: dict[str, Any]) -> None:
+    def show(self, site: Site, act: dict[str, Any] | None, status: dict[str, Any],
+             lost_at: datetime | None = None) -> None:
+        """`lost_at`: when the controller stopped answering (nothing plays that we know
+        of, and the time stops there)."""
         s = site.s
         if act is None:
             self.update(Text(s["idle"], style="dim"))
@@ -123,13 +143,15 @@ class AlarmHead(Static):
         if act.get("state") == "held":
             flags.append(s["held"])
         text.append("  " + " · ".join(flags) + "\n", style="bold")
-        text.append(f"{s['elapsed']} {site.elapsed(act)}   ")
+        text.append(f"{s['elapsed']} {site.elapsed(act, lost_at)}   ")
         text.append(f"{s['source']}: {site.source(act)}\n")
         text.append(f"{s['zones']}: "
                     f"{', '.join(site.titled(site.zones, z) for z in act.get('zones', []))}\n")
         for line in _parameters(site, act):
             text.append(line + "\n", style="bold")
         playing = status.get("audio", {}).get("playing") if act.get("playing") else None
+        if lost_at is not None:
+            playing = None
         if playing:
             text.append(f"{s['playing']}: {label(playing, site.ui, site.named)}\n")
         text.append(f"{s['call']}: {', '.join(act.get('calls', []))}", style="bold")
@@ -139,19 +161,12 @@ class AlarmHead(Static):
 
 
 def _parameters(site: Site, act: dict[str, Any]) -> list[str]:
-    """The chosen parameters (the object found, and its safe distance)."""
-    scenario = site.scenarios.get(act.get("scenario", ""), {})
+    """The chosen parameters: the object found, then each of its values under the title
+    the scenario gives it (the visitors' distance and the cordon)."""
     lines = []
-    for param in scenario.get("parameters", []):
-        chosen = (act.get("parameters") or {}).get(param["name"])
-        choice = next((c for c in param["choices"] if c["id"] == chosen), None)
-        if choice is None:
-            continue
-        line = f"{param['title'][site.lang]}: {choice['title'][site.lang]}"
-        distance = choice.get("values", {}).get("distance")
-        if distance is not None:
-            line += f" · {site.s['distance']}: {distance} {site.s['metres']}"
-        lines.append(line)
+    for param in act.get("parameter_details") or []:
+        lines.append(f"{param['title'][site.lang]}: {param['choice_title'][site.lang]}")
+        lines += [f"{v['title'][site.lang]}: {v['value']}" for v in param.get("values", [])]
     return lines
 
 
@@ -159,6 +174,10 @@ class TickList(OptionList):
     """Items ticked with one key (Space or Enter); each reads ☐ or ☑ in text, wraps in
     full. Items whose id starts with "info" are there to be read, not ticked."""
 
+    # OptionList counts each option's lines at the width it has before its scrollbar
+    # appears, and draws them at the narrower width after: the last wrapped line of an
+    # item was lost. A scrollbar's room kept at all times keeps the two widths one.
+    DEFAULT_CSS = "TickList { scrollbar-gutter: stable; }"
     BINDINGS = [Binding("space", "select", show=False)]
 
     class Toggled(Message):
@@ -194,6 +213,13 @@ class TickList(OptionList):
         for item in self.texts:
             self.mark(item, item in ticked)
 
+    def scroll_to_highlight(self, top: bool = False) -> None:
+        """An item taller than the list is shown from its first line, not its last."""
+        index = self.highlighted
+        if index is not None and self._heights.get(index, 0) > self.scrollable_content_region.height:
+            top = True
+        super().scroll_to_highlight(top=top)
+
     def mark(self, item: str, done: bool) -> None:
         if (item in self.ticked) == done or item not in self.texts:
             return
@@ -226,14 +252,16 @@ class DevicesPanel(Static):
 
     wide = False
 
-    def show(self, site: Site, status: dict[str, Any]) -> None:
+    def show(self, site: Site, status: dict[str, Any], live: bool = True) -> None:
+        """`live`: the controller answers; else every state is unknown now."""
         s = site.s
         text = Text(s["devices"] + "\n", style="bold")
         for d in status.get("devices", []):
-            online = d.get("online")
+            online = d.get("online") if live else None
             mark, state, style = {True: ("✓", s["online"], "green"),
                                   False: ("✗", s["lost"], "bold red"),
-                                  None: ("…", s["unknown"], "yellow")}[online]
+                                  None: ("?", s["unknown"] if live else s["stale"],
+                                         "yellow")}[online]
             text.append(f" {mark} ", style=style)
             text.append(site.titled(site.devices, d["id"]))
             if d.get("simulated") and self.wide:
@@ -243,7 +271,11 @@ class DevicesPanel(Static):
                 text.append(state, style=style)
             text.append("\n")
         audio = status.get("audio", {})
-        if audio:
+        if audio and not live:
+            text.append(" ? ", style="yellow")
+            text.append(f"{s['audio']}: ")
+            text.append(s["stale"], style="yellow")
+        elif audio:
             card = audio.get("sink") == "sounddevice"
             text.append(" ✓ " if card else " ! ", style="green" if card else "bold dark_orange")
             text.append(f"{s['audio']}: ")
@@ -259,7 +291,8 @@ class DevicesPanel(Static):
 
 
 class ZonesPanel(Static):
-    def show(self, site: Site, status: dict[str, Any]) -> None:
+    def show(self, site: Site, status: dict[str, Any], live: bool = True) -> None:
+        """`live`: the controller answers; else no zone is shown as sounding."""
         s = site.s
         text = Text(s["zones"] + "\n", style="bold")
         for name, zone in status.get("zones", {}).items():
@@ -269,7 +302,7 @@ class ZonesPanel(Static):
                 text.append(site.activation_title(holder), style="bold red")
             else:
                 text.append(s["free"], style="green")
-            if zone.get("routed"):
+            if zone.get("routed") and live:
                 text.append(" ♪", style="bold")
             text.append("\n")
         self.update(text)
@@ -287,27 +320,55 @@ class EventLog(RichLog):
         self.write(Text(f"{when} {site.event_line(event)}", style=style))
 
 
-class ScenarioBar(Grid):
-    """F1–F10: the ten scenarios (a click works too)."""
+def packed(items: list[Text], width: int, gap: int = 2) -> Text:
+    """Items on lines of at most `width` cells; an item is never split across two."""
+    out, used = Text(), 0
+    for item in items:
+        if used and used + gap + item.cell_len > width:
+            out.append("\n")
+            used = 0
+        elif used:
+            out.append(" " * gap)
+            used += gap
+        out.append_text(item)
+        used += item.cell_len
+    return out
+
+
+class PackedBar(Static):
+    """A bar of items across the whole width, packed again when the width changes."""
+
+    items: list[Text] = []
+
+    def set_items(self, items: list[Text]) -> None:
+        self.items = items
+        self.update(packed(items, self.size.width or self.app.size.width))
+
+    def on_resize(self) -> None:
+        self.update(packed(self.items, self.size.width or self.app.size.width))
+
+
+class ScenarioBar(PackedBar):
+    """F1–F10: the ten scenarios by their short titles (a click works too)."""
 
     def show(self, site: Site) -> None:
-        self.remove_children()
-        buttons = []
+        items = []
         for i, sid in enumerate(site.scenario_keys[:10], 1):
-            button = Button(f"F{i} {site.scenario_title(sid)}", id=f"sc-{sid}", compact=True)
-            button.can_focus = False  # the F-key is the way; Tab stays in the panels
-            buttons.append(button)
-        self.mount_all(buttons)
+            item = Text(f"F{i}", style="bold")
+            item.append(f" {site.short_title(sid)}")
+            item.stylize(Style(meta={"@click": f"screen.trigger({i - 1})"}))
+            items.append(item)
+        self.set_items(items)
 
 
-class KeyBar(Static):
+class KeyBar(PackedBar):
     """The main keys, in the console's language (all of them in the help)."""
 
     def show(self, site: Site, keys: tuple[Key, ...]) -> None:
-        text = Text()
-        for i, key in enumerate(keys):
-            if i:
-                text.append("  ")
-            text.append(f" {key.shown()} ", style="bold reverse")
-            text.append(f" {site.s[key.label]}")
-        self.update(text)
+        items = []
+        for key in keys:
+            item = Text(f" {key.shown()} ", style="bold reverse")
+            # The bar's own shorter words where the help's would not fit.
+            item.append(f" {site.s.get(key.label + '_short', site.s[key.label])}")
+            items.append(item)
+        self.set_items(items)

@@ -1,4 +1,5 @@
-"""Forms saved with Ctrl+S (shown on the form) or the Save button; Escape closes.
+"""Forms saved with Ctrl+S (shown on the form) or the Save button; Escape closes, and
+asks first when something typed is not saved.
 
 The caller form of Annex 4 §2 item 13 (the phone threat), and the two entries of the
 Annex 2 journal: a drill's record and a briefing.
@@ -15,7 +16,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
-from tui.screens.confirm import DIALOG_CSS
+from tui.screens.confirm import DIALOG_CSS, ConfirmScreen
 
 if TYPE_CHECKING:
     from tui.site import Site
@@ -33,7 +34,7 @@ class FormModal(ModalScreen[dict | None]):
     FormModal Input:focus { background: $primary-muted; text-style: bold; }
     FormModal Select:focus > SelectCurrent { background: $primary-muted; }
     """ + DIALOG_CSS
-    BINDINGS = [Binding("escape", "dismiss(None)", show=False),
+    BINDINGS = [Binding("escape", "close", show=False),
                 Binding("ctrl+s", "save", show=False)]
 
     def __init__(self, site: Site, title: str) -> None:
@@ -58,9 +59,30 @@ class FormModal(ModalScreen[dict | None]):
         raise NotImplementedError
 
     def on_mount(self) -> None:
+        # A field keeps what it holds when it gets the focus: the cursor goes to the end,
+        # the text is never selected (one key would replace a saved answer).
+        for field in self.query(Input):
+            field.select_on_focus = False
+            field.cursor_position = len(field.value)
         # The first field has the focus: the officer's first keystroke is never lost.
         first = self.query("Input, Select").first()
         first.focus()
+        self.opened_with = self._values()
+
+    def _values(self) -> list[object]:
+        return [w.value for w in self.query("Input, Select")]
+
+    def action_close(self) -> None:
+        """Close; when something typed is not saved, ask first (staying is the default)."""
+        if self._values() == self.opened_with:
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmScreen(self.site.s["discard_q"], self.site.s), answered)
 
     def action_save(self) -> None:
         answer = self.answer()
@@ -72,7 +94,7 @@ class FormModal(ModalScreen[dict | None]):
         if event.button.id == "yes":
             self.action_save()
         else:
-            self.dismiss(None)
+            self.action_close()
 
 
 class FormScreen(FormModal):
@@ -129,7 +151,7 @@ class DrillRecordScreen(FormModal):
     def answer(self) -> dict[str, Any] | None:
         value = self.query_one("#participants", Input).value.strip()
         if not value.isdigit():
-            self.notify(self.site.s["participants"], severity="error")
+            self.notify(self.site.s["participants_needed"], severity="error")
             return None
         return {"participants": int(value),
                 "remarks": self.query_one("#remarks", Input).value.strip()}

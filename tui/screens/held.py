@@ -2,11 +2,14 @@
 
 The prompt says everything (it wraps to the terminal), names the source as the site
 calls it, and closes by itself, with a note, when the evacuation is decided or the
-alarm ended elsewhere.
+alarm ended elsewhere. It opens by itself, in the middle of whatever the officer is
+typing: so "Later" has the focus (both other answers are final), and a key typed before
+the prompt was in front of the officer never reaches it (see `keys_from`).
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from textual import on
@@ -32,6 +35,11 @@ class HeldScreen(ModalScreen[str | None]):
         self.activation = activation
         self.activation_id: str = activation["id"]
         self.closing_note: str | None = None
+        # Keys older than this (Textual stamps each event with the monotonic clock) were
+        # typed for another screen: the app drops them (DabylApp.on_event). The prompt is
+        # made the moment it is pushed; it is stamped again when it comes back on top.
+        self.keys_from = time.monotonic()
+        self._shown = False
 
     def compose(self) -> ComposeResult:
         s, act = self.site.s, self.activation
@@ -46,7 +54,7 @@ class HeldScreen(ModalScreen[str | None]):
                 yield Button(s["later"], id="later")
 
     def on_mount(self) -> None:
-        self.query_one("#decline", Button).focus()
+        self.query_one("#later", Button).focus()
 
     @on(Button.Pressed)
     def _answer(self, event: Button.Pressed) -> None:
@@ -62,6 +70,9 @@ class HeldScreen(ModalScreen[str | None]):
             self._close()
 
     def on_screen_resume(self) -> None:
+        if self._shown:
+            self.keys_from = time.monotonic()
+        self._shown = True
         if self.closing_note is not None:
             self._close()
 

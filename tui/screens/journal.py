@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from tui.keys import JOURNAL, bindings
 from tui.screens.forms import BriefingScreen, DrillRecordScreen
-from tui.widgets import KeyBar
+from tui.widgets import KeyBar, TopBar
 
 if TYPE_CHECKING:
     from tui.app import DabylApp
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 class JournalScreen(Screen[None]):
     DEFAULT_CSS = """
+    JournalScreen #top { height: 1; background: $boost; }
     JournalScreen .title { text-style: bold; height: 1; }
     JournalScreen DataTable { height: 1fr; }
     JournalScreen DataTable:focus { border-left: thick $warning; }
@@ -35,6 +37,8 @@ class JournalScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         s = self.site.s
+        # The mode bar stays in view: a new alarm is not hidden behind the journal.
+        yield TopBar(id="top")
         yield Static(f"{s['journal']} · {s['j_open']}", classes="title")
         yield DataTable(id="activations", cursor_type="row")
         yield DataTable(id="timeline", cursor_type="row")
@@ -53,7 +57,19 @@ class JournalScreen(Screen[None]):
         timeline.add_column(s["col_time"], width=8)
         timeline.add_column(s["col_what"], width=max(20, width - 15))
         self.query_one("#keys", KeyBar).show(self.site, JOURNAL)
+        self.show()
         await self.load()
+
+    def show(self) -> None:
+        dapp = self.dapp
+        try:
+            self.query_one("#top", TopBar).show(self.site, dapp.status, dapp.drill_mode,
+                                                dapp.online)
+        except NoMatches:
+            pass  # not composed yet, or closing
+
+    def tick(self) -> None:
+        self.show()
 
     async def action_filter(self, shown: str) -> None:
         self.shown = shown

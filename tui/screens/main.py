@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Button, OptionList
+from textual.widgets import OptionList, Static
 
 from tui.keys import MAIN, bindings, scenario_bindings
 from tui.screens.confirm import ConfirmScreen
@@ -52,6 +52,8 @@ class MainScreen(Screen[None]):
     MainScreen { layout: vertical; }
     #top { height: 1; background: $boost; }
     #faults { height: auto; padding: 0 1; background: $panel; }
+    #offline { height: auto; padding: 0 1; background: darkred; color: white;
+               text-style: bold; display: none; }
     #body { height: 1fr; }
     #left { width: 30; border-right: solid $primary; }
     #alarms { height: auto; max-height: 12; border: none; border-top: solid $error;
@@ -65,10 +67,7 @@ class MainScreen(Screen[None]):
     #checklist:focus { border-left: thick $warning; }
     #log { height: 4; border: none; border-top: solid $primary; padding: 0 1;
            scrollbar-gutter: stable; }
-    #scenarios { grid-size: 5 2; grid-gutter: 0 1; height: 2; }
-    #scenarios Button { width: 100%; min-width: 8; height: 1; border: none; text-wrap: nowrap;
-                        text-overflow: ellipsis; content-align: left middle; }
-    #keys { height: auto; }
+    #scenarios, #keys { height: auto; }
     """
     AUTO_FOCUS = "#checklist"
     BINDINGS = bindings(MAIN) + scenario_bindings()
@@ -81,6 +80,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield TopBar(id="top")
+        yield Static(self.site.s["offline_banner"], id="offline")
         yield FaultsPanel(id="faults")
         with Horizontal(id="body"):
             with VerticalScroll(id="left"):
@@ -121,14 +121,17 @@ class MainScreen(Screen[None]):
         status = dapp.status
         acts = status.get("activations", [])
         self.query_one("#top", TopBar).show(site, status, dapp.drill_mode, dapp.online)
+        # Cut off from the controller, nothing may look live: the panels below show the
+        # last known state as unknown, and the banner says why and what to do.
+        self.query_one("#offline").display = not dapp.online
         self.query_one("#faults", FaultsPanel).show(site, status.get("faults", []))
         alarms = self.query_one("#alarms", AlarmList)
         alarms.border_title = f"{site.s['alarms']}: {len(acts)}"
         alarms.show(site, acts, dapp.selected)
-        self.query_one("#devices", DevicesPanel).show(site, status)
-        self.query_one("#zones-state", ZonesPanel).show(site, status)
+        self.query_one("#devices", DevicesPanel).show(site, status, dapp.online)
+        self.query_one("#zones-state", ZonesPanel).show(site, status, dapp.online)
         act = dapp.current()
-        self.query_one("#act-head", AlarmHead).show(site, act, status)
+        self.query_one("#act-head", AlarmHead).show(site, act, status, dapp.lost_at)
         self._show_checklist(act)
 
     def _show_checklist(self, act: dict[str, Any] | None) -> None:
@@ -157,7 +160,7 @@ class MainScreen(Screen[None]):
             self.query_one("#top", TopBar).show(self.site, self.dapp.status, self.dapp.drill_mode,
                                                 self.dapp.online)
             self.query_one("#act-head", AlarmHead).show(self.site, self.dapp.current(),
-                                                        self.dapp.status)
+                                                        self.dapp.status, self.dapp.lost_at)
         except NoMatches:
             pass
 
@@ -274,10 +277,6 @@ class MainScreen(Screen[None]):
         await self.app.action_quit()
 
     # -- starting a scenario ---------------------------------------------------------------
-    @on(Button.Pressed, "#scenarios Button")
-    def _scenario_button(self, event: Button.Pressed) -> None:
-        self.start((event.button.id or "")[3:])
-
     def action_trigger(self, index: int) -> None:
         if index < len(self.site.scenario_keys):
             self.start(self.site.scenario_keys[index])

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Select
 
-from tui.screens.confirm import DIALOG_CSS
+from tui.screens.confirm import ARROWS, DIALOG_CSS
 from tui.widgets import TickList
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class TriggerScreen(ModalScreen[dict | None]):
     TriggerScreen #zones { height: auto; max-height: 8; border: none; }
     TriggerScreen #zones:focus { border-left: thick $warning; }
     """ + DIALOG_CSS
-    BINDINGS = [Binding("escape", "dismiss(None)", show=False)]
+    BINDINGS = [Binding("escape", "dismiss(None)", show=False), *ARROWS]
 
     def __init__(self, site: Site, scenario: dict[str, Any], drill: bool) -> None:
         super().__init__()
@@ -56,18 +56,32 @@ class TriggerScreen(ModalScreen[dict | None]):
             yield Label(s["drill"] if self.drill else s["real_alarm"],
                         classes="drill-banner" if self.drill else "real-banner")
             yield Label(f"{s['outputs']}: {', '.join(self._outputs()) or s['none']}")
+            if self._silent():
+                # Nothing is spoken anywhere: a ticked zone would read as "they will hear".
+                yield Label(s["nothing_broadcast"], classes="title", id="silent")
             for param in sc["parameters"]:
                 options = [(c["title"][site.lang], c["id"]) for c in param["choices"]]
                 yield Label(f"{param['title'][site.lang]}:")
                 yield Select(options, value=param["default"], allow_blank=False,
                              prompt=s["choose"], id=f"param-{param['name']}")
-            yield Label(f"{s['zones']} ({s['zones_hint']}):")
+            if self._silent():
+                zones = ", ".join(site.titled(site.zones, z) for z in self._zones())
+                yield Label(f"{s['zones_held']}: {zones}")
+            else:
+                yield Label(f"{s['zones']} ({s['zones_hint']}):")
             yield TickList(id="zones")
             with Horizontal(classes="buttons"):
                 yield Button(s["cancel"], id="no", variant="primary")
                 yield Button(s["start"], id="yes", variant="warning" if self.drill else "error")
 
+    def _silent(self) -> bool:
+        """No message for anyone and no attention signal: nothing is broadcast."""
+        message = self.scenario.get("message") or {}
+        signal = (self.scenario.get("attention") or {}).get("signal", "none")
+        return not any(message.values()) and signal == "none"
+
     def on_mount(self) -> None:
+        self.query_one("#zones", TickList).display = not self._silent()
         zones = self._zones()
         self.query_one("#zones", TickList).set_items(
             "zones", [(z, self.site.titled(self.site.zones, z)) for z in zones], set(zones))
