@@ -450,7 +450,7 @@ async def test_phone_form_opens_ready_to_type_and_shows_every_question(running):
             app.screen.query_one(f"#f-{field.id}").scroll_visible(animate=False)
             await pilot.pause()
             assert shows(app, f"#q-{field.id}", field.title.kk), field.id
-        app.screen.query_one("#f-tempo").value = "жылдам"
+        app.screen.query_one("#f-tempo").value = "fast"  # shown as «жылдам»
         await pilot.press("ctrl+s")
         form = await events.wait("form", activation=act.id)
         assert form["answers"] == {"caller": "Әйел", "tempo": "fast"}
@@ -458,6 +458,13 @@ async def test_phone_form_opens_ready_to_type_and_shows_every_question(running):
         await pilot.press("p")  # the answers so far come back with the form
         await until(pilot, lambda: screen_name(app) == "FormScreen")
         assert app.screen.query_one("#f-caller").value == "Әйел"
+        tempo = app.screen.query_one("#f-tempo")
+        assert tempo.value == "fast"
+        tempo.scroll_visible(animate=False)
+        await pilot.pause()
+        assert "жылдам" in screen_text(app) and "fast" not in screen_text(app)
+        await pilot.press("ctrl+s")  # nothing changed: nothing is sent again
+        await pilot.pause()
 
 
 # -- done means -------------------------------------------------------------------------

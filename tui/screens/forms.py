@@ -97,6 +97,24 @@ class FormModal(ModalScreen[dict | None]):
             self.action_close()
 
 
+def _choice_ids(field: dict[str, Any]) -> list[str]:
+    """A field's choice ids as the controller keeps them (their numbers when the
+    scenario names none)."""
+    return field.get("choice_ids") or [str(n) for n in range(1, len(field["choices"]["ru"]) + 1)]
+
+
+def _chosen(field: dict[str, Any], answer: str) -> str | None:
+    """The id of the choice an answer names: its id, or its words in either language."""
+    wanted = answer.strip().casefold()
+    if not wanted:
+        return None
+    for n, choice_id in enumerate(_choice_ids(field)):
+        if wanted in (choice_id.casefold(), field["choices"]["kk"][n].casefold(),
+                      field["choices"]["ru"][n].casefold()):
+            return choice_id
+    return None
+
+
 class FormScreen(FormModal):
     """The phone-threat caller form: every question in full, answers kept as given."""
 
@@ -113,11 +131,15 @@ class FormScreen(FormModal):
             yield Label(f["title"][lang], id=f"q-{f['id']}")
             known = self.known.get(f["id"], "")
             if f.get("choices"):
-                options = [(c, c) for c in f["choices"][lang]]
-                if known and known not in f["choices"][lang]:
+                # The controller keeps a choice by its id; the officer reads its words.
+                options = list(zip(f["choices"][lang], _choice_ids(f), strict=True))
+                chosen = _chosen(f, known)
+                if known and chosen is None:  # an answer kept from before choices had ids
                     options.append((known, known))
+                    chosen = known
+                self.known[f["id"]] = chosen or ""
                 yield Select(options, prompt=s["choose"], id=f"f-{f['id']}", compact=True,
-                             value=known if known else Select.NULL)
+                             value=chosen if chosen else Select.NULL)
             else:
                 yield Input(value=known, id=f"f-{f['id']}", compact=True)
 
