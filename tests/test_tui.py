@@ -638,6 +638,7 @@ async def test_briefing_drill_record_and_a_refusal_in_the_officers_language(runn
         controller.engine.clear(real.id, "t")
         act = await controller.engine.trigger("fire", source="operator", origin="t", drill=True)
         controller.engine.clear(act.id, "t")
+        await asyncio.to_thread(controller.journal.flush, 5)  # the browser reads the disk
         await pilot.press("j")
         await until(pilot, lambda: screen_name(app) == "JournalScreen")
         await until(pilot, lambda: app.screen.query_one("#activations").row_count >= 2)
