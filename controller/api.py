@@ -49,7 +49,8 @@ log = logging.getLogger("dabyl.api")
 # Requests that were well formed and named what exists, refused only because of the
 # state of the moment (the alarm was cleared meanwhile): "refused", not "invalid".
 REFUSED_NOW = frozenset({"no_open_activation", "not_held", "no_active_fault", "not_in_journal",
-                         "not_a_drill", "input_not_simulated", "drill_recorded"})
+                         "not_a_drill", "input_not_simulated", "drill_recorded",
+                         "real_alarm_open"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 

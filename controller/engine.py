@@ -131,6 +131,8 @@ class Step:
     about: str | None = None  # the activation a notice is about
     cancelled: bool = False
     dropped: bool = False  # silenced by an operator: never requeued
+    # A notice cut by a new activation lets that activation speak first (once).
+    yielded: bool = False
     started_gen: int = 0
     playback: Playback = field(default_factory=Playback)
 
@@ -329,14 +331,22 @@ class Engine:
             raise RequestInvalid(code="no_zone_to_reach", scenario=scenario.id)
 
         for existing in list(self.activations.values()):
-            if existing.scenario.id != scenario.id:
-                continue
-            if existing.drill and not drill:
-                self._end(existing, "cleared", "operator" if source == "operator" else source,
-                          origin, reason="superseded by a real alarm", announce=False)
-                break
-            self.bus.publish("retriggered", existing.id, source=source, origin=origin)
-            return existing
+            if existing.scenario.id == scenario.id and existing.drill == drill:
+                self.bus.publish("retriggered", existing.id, source=source, origin=origin)
+                return existing
+        if drill:
+            real = [a for a in self.activations.values() if not a.drill]
+            if real:
+                # Nobody may wonder whether what they hear is the drill or the real thing.
+                raise RequestInvalid(code="real_alarm_open", activation=real[0].id)
+        else:
+            # A real alarm ends every drill it shares a zone with, without the drill's
+            # closing: from now on people hear only the real one.
+            for existing in list(self.activations.values()):
+                if existing.drill and set(existing.zones) & set(covered):
+                    self._end(existing, "cleared", "operator" if source == "operator"
+                              else source, origin, reason="superseded by a real alarm",
+                              announce=False)
 
         self._order += 1
         act = Activation(
@@ -731,11 +741,14 @@ class Engine:
                 ready.append((act.lane(lane.id).last_played, tuple(-x for x in act.rank()), nxt))
             elif isinstance(nxt, float):
                 wait = nxt if wait is None else min(wait, nxt)
-        # The held-evacuation notice goes first at a boundary: staff must decide now.
+        # The held-evacuation notice goes first at a boundary: staff must decide now;
+        # but once cut by a new activation, that activation speaks first.
         for notice in list(lane.notices):
             if notice.about is not None:
                 if self._stale(notice, holders, covered):
                     lane.notices.remove(notice)
+                    continue
+                if notice.yielded and ready:
                     continue
                 return notice
         if ready:
@@ -756,8 +769,11 @@ class Engine:
             if not played.completed and not step.dropped:
                 # A notice cut by a new activation (or by a failing worker) comes
                 # back; it plays once its zones are free, unless it went stale.
+                step.yielded = step.cancelled
                 self._queue_notice(step)
             return
+        for notice in lane.notices:
+            notice.yielded = False  # an activation has spoken: the notice's turn
         prog = act.lane(lane.id)
         prog.last_played = time.monotonic()
         if not played.completed:

@@ -298,6 +298,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "тревога «{activation}» уже завершена",
         "kk": "«{activation}» дабылы аяқталып қойған",
     },
+    "real_alarm_open": {
+        "en": "no drill now: a real alarm is open ({activation})",
+        "ru": "учение сейчас нельзя: идёт настоящая тревога ({activation})",
+        "kk": "қазір оқу-жаттығу өткізуге болмайды: нақты дабыл жүріп жатыр ({activation})",
+    },
     "not_held": {
         "en": "{activation} is not waiting for confirmation",
         "ru": "«{activation}» уже не ждёт подтверждения",

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from controller.errors import RequestInvalid
 from drivers.simulator import SimulatedBoard
 from tests.conftest import coil_map, make_site, start_controller, wait_coils
 
@@ -138,31 +139,60 @@ async def test_silent_activations_stay_open_and_keep_their_zones_all_clear_back(
     assert set(still["open"]) == {phone.id, written.id}
 
 
-async def test_a_drill_never_takes_the_loudspeakers_from_a_real_alarm(running):
-    """A drill started during a real alarm stays under it: the real fire keeps every
-    zone and is never cut; a drill evacuation during a real lockdown overrides nothing
-    and leaves the door locked."""
+async def test_no_drill_while_a_real_alarm_is_open_and_a_real_alarm_ends_the_drill(running):
+    """A drill and a real alarm never share the loudspeakers: no drill starts while a real
+    alarm is open (silenced or silent ones too), and a real alarm ends every drill in its
+    zones at once, without the drill's closing."""
     controller, events = running
     engine = controller.engine
     ch = coil_map(controller)
-    fire = await engine.trigger("fire", source="operator", origin="t")
-    await events.wait("announcement_started", activation=fire.id, timeout=30)
-    drill = await engine.trigger("collapse", source="operator", origin="t", drill=True)
-    status = _status(controller)
-    assert status[fire.id]["suspended"] is False
-    assert set(status[fire.id]["held_zones"]) == {"hall", "lobby", "yard", "office"}
-    assert status[drill.id]["held_zones"] == []
-    engine.clear(fire.id, "t")
-    engine.clear(drill.id, "t")
     attack = await engine.trigger("armed_attack", source="operator", origin="t")
     await wait_coils(_sim(controller), {ch["door_lock"]: True})
-    evacuation = await engine.trigger("collapse", source="operator", origin="t", drill=True)
-    assert evacuation.overrides_lockdown is False
-    status = _status(controller)
-    assert set(status[attack.id]["held_zones"]) == {"hall", "lobby", "yard", "office"}
-    assert status[evacuation.id]["held_zones"] == []
+    engine.silence(attack.id, "t")
+    for scenario in ("collapse", "fire"):
+        with pytest.raises(RequestInvalid) as refused:
+            await engine.trigger(scenario, source="operator", origin="t", drill=True)
+        assert refused.value.code == "real_alarm_open"
+    assert [a.id for a in engine.activations.values()] == [attack.id]
     assert engine.desired_outputs()[0]["door_lock"] is True
-    await wait_coils(_sim(controller), {ch["door_lock"]: True})
+    engine.clear(attack.id, "t")
+    hostage = await engine.trigger("hostage", source="operator", origin="t")
+    with pytest.raises(RequestInvalid):
+        await engine.trigger("suspicious_object", source="operator", origin="t", drill=True)
+    engine.clear(hostage.id, "t")
+    drill = await engine.trigger("fire", source="operator", origin="t", drill=True)
+    await events.wait("first_audio", activation=drill.id, timeout=30)
+    shooting = await engine.trigger("shooting", source="operator", origin="t")
+    ended = await events.wait("cleared", activation=drill.id, timeout=5)
+    assert ended["reason"] == "superseded by a real alarm"
+    await events.wait("announcement_started", activation=shooting.id, timeout=30)
+    engine.clear(shooting.id, "t")
+    notice = await events.wait("announcement_started", label="all_clear", timeout=30)
+    assert set(notice["zones"]) == {"hall", "lobby", "yard", "office"}
+    labels = [e["label"] for e in events.drain() if e["kind"] == "announcement_started"]
+    assert "drill_closing" not in labels, labels
+
+
+async def test_a_cut_held_evacuation_notice_lets_the_new_alarm_speak_first(tmp_path,
+                                                                          audio_cache):
+    """Shooting, a call point held, then the operator's own evacuation: the evacuation
+    is heard at once, the held notice comes back after its first message."""
+    controller, events = await start_controller(make_site(tmp_path, audio_cache, pace=1.0))
+    try:
+        engine = controller.engine
+        await engine.trigger("shooting", source="operator", origin="t")
+        fire = await engine.trigger("fire", source="input", origin="call_point_lobby")
+        assert fire.state == "held"
+        await events.wait("announcement_started", label="held_evacuation", timeout=60)
+        collapse = await engine.trigger("collapse", source="operator", origin="t")
+        cut = await events.wait("announcement_ended", label="held_evacuation", timeout=10)
+        assert cut["completed"] is False
+        after = await events.wait("announcement_started", timeout=10)
+        assert after["activation"] == collapse.id, after
+        again = await events.wait("announcement_started", label="held_evacuation", timeout=60)
+        assert again["zones"] == ["office"]
+    finally:
+        await controller.stop()
 
 
 async def test_a_lockdown_after_an_overriding_evacuation_takes_over_by_priority(running):
@@ -208,23 +238,6 @@ async def test_what_won_over_what_wins_again_after_a_restart(tmp_path, audio_cac
         assert set(held[fire.id]) == {"hall", "lobby", "yard", "office"}
     finally:
         await controller.stop()
-
-
-async def test_no_drill_closing_is_heard_after_a_real_alarm(running):
-    """A drill ended while a real alarm is open says nothing of drills afterwards: the
-    real alarm's all-clear is the only thing people hear when it ends."""
-    controller, events = running
-    engine = controller.engine
-    drill = await engine.trigger("collapse", source="operator", origin="t", drill=True)
-    await events.wait("first_audio", activation=drill.id, timeout=30)
-    fire = await engine.trigger("fire", source="operator", origin="t")
-    await events.wait("announcement_started", activation=fire.id, timeout=30)
-    engine.clear(drill.id, "t")
-    engine.clear(fire.id, "t")
-    await events.wait("announcement_started", label="all_clear", timeout=30)
-    await events.wait("announcement_ended", label="all_clear", timeout=60)
-    labels = [e["label"] for e in events.seen if e["kind"] == "announcement_started"]
-    assert "drill_closing" not in labels, labels
 
 
 async def test_activations_in_one_lane_take_turns(running):

@@ -78,11 +78,11 @@ def site(tmp_path, audio_cache) -> Path:
 def test_every_acknowledged_action_survives_kill_9(site):
     serve = Serve(site)
     try:
+        drill = request(site, "trigger", scenario="collapse", drill=True)["activation"]
+        request(site, "clear", activation=drill)
         fire = request(site, "trigger", scenario="fire")["activation"]
         phone = request(site, "trigger", scenario="phone_threat")["activation"]
         blast = request(site, "trigger", scenario="explosion")["activation"]
-        drill = request(site, "trigger", scenario="collapse", drill=True)["activation"]
-        request(site, "clear", activation=drill)
         with write_lock(journal_file(site)):
             replies = [
                 request(site, "silence", activation=fire),

@@ -159,7 +159,8 @@ async def test_after_action_report_has_the_key_times(running):
     controller, events = running
     act = await controller.engine.trigger("explosion", source="operator", origin="t", drill=True)
     await events.wait("first_audio", activation=act.id)
-    await events.wait("output", ok=True)  # its relays' acknowledgement is journaled
+    while act.id not in (await events.wait("output", ok=True)).get("wanted_by", []):
+        pass  # until its own relays' acknowledgement is journaled
     controller.engine.clear(act.id, "t")
     await asyncio.to_thread(controller.journal.flush, 5)
     report = after_action(controller.journal.path, act.id,

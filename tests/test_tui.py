@@ -150,8 +150,7 @@ async def test_two_open_alarms_and_acting_on_the_second(console):
     async with app.run_test(size=size) as pilot:
         await app.connected.wait()
         fire = await controller.engine.trigger("fire", source="operator", origin="t")
-        obj = await controller.engine.trigger("suspicious_object", source="operator", origin="t",
-                                              drill=True)
+        obj = await controller.engine.trigger("suspicious_object", source="operator", origin="t")
         second = obj.scenario.title[text_lang(lang)]
         await until(pilot, lambda: shows(app, "#alarms", second))
         assert shows(app, "#alarms", fire.scenario.title[text_lang(lang)])
@@ -725,18 +724,18 @@ async def test_snapshots_of_the_main_states(running, size):
         await pilot.pause()
         assert_snapshot(app, f"trigger_dialog-{size}")
         await pilot.press("escape")
-        act = await controller.engine.trigger("fire", source="operator", origin="t", drill=True)
+        act = await controller.engine.trigger("fire", source="operator", origin="t")
         controller.engine.silence(act.id, "t")
         await until(pilot, lambda: "ДЫБЫС ӨШІК" in visible(app, "#act-head"))
         await until(pilot, lambda: not any(z["routed"] for z in app.status["zones"].values()))
         await quiet(app, pilot)
-        assert_snapshot(app, f"drill_active-{size}")
+        assert_snapshot(app, f"silenced_fire-{size}")
         phone = await controller.engine.trigger("phone_threat", source="operator", origin="t")
         await until(pilot, lambda: len(app.status["activations"]) == 2)
-        # The real phone threat ranks above the drill: the second in the list is the drill.
-        await until(pilot, lambda: app.status["activations"][0]["id"] == phone.id)
+        # The fire ranks above the phone threat: the second in the list is the phone.
+        await until(pilot, lambda: app.status["activations"][0]["id"] == act.id)
         await pilot.press("f12")
-        await until(pilot, lambda: app.selected == act.id)
+        await until(pilot, lambda: app.selected == phone.id)
         await quiet(app, pilot)
         assert_snapshot(app, f"two_alarms-{size}")
         await pilot.press("p")
@@ -838,7 +837,7 @@ async def test_a_new_alarm_is_announced_whatever_screen_is_open(running):
         app.clear_notifications()
         await pilot.press("h")
         await until(pilot, lambda: screen_name(app) == "HelpScreen")
-        await controller.engine.trigger("explosion", source="schedule", origin="x", drill=True)
+        await controller.engine.trigger("explosion", source="input", origin="x")
         await until(pilot, lambda: any("Ғимараттағы жарылыс" in n.message
                                        for n in app._notifications))
 

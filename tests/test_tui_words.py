@@ -115,7 +115,14 @@ async def test_every_screen_speaks_one_language(tmp_path, audio_cache, lang):
             await until(pilot, lambda: screen_name(app) == "TriggerScreen")
             await walk.look(pilot, "trigger dialog")
             await pilot.press("escape")
-            # A cluster: a panic button, then the fire call point (held), then a call.
+            drill = await controller.engine.trigger("suspicious_object", source="operator",
+                                                    origin="t", drill=True,
+                                                    parameters={"object": "grenade"})
+            await events.wait("first_audio", activation=drill.id)
+            await until(pilot, lambda: len(app.status["activations"]) == 1)
+            await walk.look(pilot, "a drill")
+            # A cluster: a panic button (it ends the drill), then the fire call point
+            # (held), then a call.
             await controller.press("panic_office", 0.3, "t")
             await events.wait("triggered", scenario="armed_attack")
             await controller.press("call_point_lobby", 0.3, "t")
@@ -125,12 +132,9 @@ async def test_every_screen_speaks_one_language(tmp_path, audio_cache, lang):
             await pilot.press("escape")
             phone = await controller.engine.trigger("phone_threat", source="operator",
                                                     origin="t")
-            await controller.engine.trigger("suspicious_object", source="operator", origin="t",
-                                            drill=True, parameters={"object": "grenade"})
-            await events.wait("first_audio")
-            await until(pilot, lambda: len(app.status["activations"]) == 4)
-            await walk.look(pilot, "four alarms")
-            for _ in range(3):
+            await until(pilot, lambda: len(app.status["activations"]) == 3)
+            await walk.look(pilot, "three alarms")
+            for _ in range(2):
                 await pilot.press("f12")
                 await walk.look(pilot, "the next alarm")
             await pilot.press("s")
