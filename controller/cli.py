@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import os
 import signal
@@ -602,15 +604,39 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise DabylError(f"no activation {args.activation!r} in the journal") from None
     except JournalDamaged as exc:
         raise DabylError(f"the journal cannot be read: {exc}") from None
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    if args.format in ("docx", "pdf"):
+    if args.format in ("docx", "pdf") and not args.json:
         out = Path(args.out or f"report-{args.activation}.{args.format}")
         write_report(out, report, config, args.lang, args.format)
         print(f"wrote {out}")
         return EXIT_OK
-    tz = config.site.timezone
+    with _output(args.out):
+        if args.json:
+            print(json.dumps(report, ensure_ascii=False, indent=2))
+        else:
+            _report_text(report, config.site.timezone, human_duration)
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _output(out: str | None):
+    """Standard output, or the file `--out` names (written whole, or not at all)."""
+    if out is None:
+        yield
+        return
+    path = Path(out)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        yield
+    tmp = path.with_name(path.name + ".part")
+    try:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+    print(f"wrote {path}")
+
+
+def _report_text(report: dict, tz: str, human_duration) -> None:
     kind = "drill" if report["drill"] else "REAL ALARM"
     print(f"{report['activation']}: {report['scenario']} ({kind}) from {report['source']}, "
           f"{_local_time(report['started'], tz)}")
@@ -623,7 +649,6 @@ def cmd_report(args: argparse.Namespace) -> int:
               f"remarks: {report['remarks'] or '—'}")
     for row in report["timeline"]:
         print("  " + _event_line({**row, "activation": None}, tz))
-    return EXIT_OK
 
 
 def _date(text: str | None):
@@ -930,8 +955,9 @@ def cmd_journal(args: argparse.Namespace) -> int:
             return _journal_show(path, args.activation, tz, may_switch(config, _library(config)))
         if args.journal_command == "export":
             if args.format == "csv":
-                for line in j.export_csv(path):
-                    sys.stdout.write(line)
+                with _output(args.out):
+                    for line in j.export_csv(path):
+                        sys.stdout.write(line)
                 return EXIT_OK
             from controller.records import write_annex2
 
@@ -1150,7 +1176,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--lang", default="ru", choices=["kk", "ru"])
     e.add_argument("--from", dest="since", default=None, help="YYYY-MM-DD")
     e.add_argument("--to", dest="until", default=None, help="YYYY-MM-DD")
-    e.add_argument("--out", default=None, help="the .docx to write (a .csv goes beside it)")
+    e.add_argument("--out", default=None,
+                   help="the file to write (csv: else standard output; annex2: the .docx, "
+                        "a .csv goes beside it)")
     p.set_defaults(func=cmd_journal)
 
     p = sub.add_parser("report", help="after-action report of one activation")
@@ -1158,7 +1186,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--format", choices=["text", "docx", "pdf"], default="text")
     p.add_argument("--lang", default="ru", choices=["kk", "ru"])
-    p.add_argument("--out", default=None, help="the .docx or .pdf to write")
+    p.add_argument("--out", default=None,
+                   help="the file to write (text and --json: else standard output)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("schedule", help="scheduled drills and self-tests")

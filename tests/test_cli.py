@@ -300,6 +300,14 @@ def test_every_path_and_number_argument_fails_in_one_line(cli_site, tmp_path):
     assert str(missing / "annex3.docx") in line
     line = _one_line(dabyl(cli_site, "backup", str(a_file / "backup")), 1)
     assert str(a_file) in line
+    for args in (("journal", "export", "--format", "csv"), ("report", act), ("report", act,
+                                                                             "--json")):
+        line = _one_line(dabyl(cli_site, *args, "--out", str(missing / "x.txt")), 1)
+        assert str(missing / "x.txt") in line, "never printed instead of the file asked for"
+        written = tmp_path / f"{args[0]}-{len(args)}.txt"
+        done = dabyl(cli_site, *args, "--out", str(written))
+        assert (done.returncode, done.stdout, done.stderr) == (0, f"wrote {written}\n", "")
+        assert act in written.read_text()
     for args in (("schedule", "export", "--year", "99999"), ("schedule", "export", "--year", "0"),
                  ("schedule", "export", "--year", "-5"), ("schedule", "list", "--count", "0"),
                  ("schedule", "list", "--count", "100000000"), ("bench", "--rounds", "0"),
