@@ -99,6 +99,10 @@ async def test_the_console_that_started_the_controller_may_stop_it_when_all_is_q
         await pilot.press("q")
         await until(pilot, lambda: screen_name(app) == "QuitScreen")
         assert app.focused.id == "leave", "the safe answer has the focus"
+        await pilot.pause()
+        for button in ("stay", "stop", "leave"):  # three answers, each read in full
+            label = str(app.screen.query_one(f"#{button}").label)
+            assert label in flat(screen_text(app)), label
         app.screen.query_one("#stop").press()
         await until(pilot, lambda: not app.is_running)
     assert app.return_value == "stop"
@@ -859,6 +863,8 @@ async def test_a_dead_controller_shows_nothing_as_live(tmp_path, audio_cache):
             assert "✓" not in visible(app, "#devices"), visible(app, "#devices")
             assert "Ойнап тұр" not in visible(app, "#act-head")
             assert "♪" not in visible(app, "#zones-state")
+            zones = visible(app, "#zones-state")
+            assert "Өрт" not in zones and strings("kk")["stale"] in zones, zones
             banner = visible(app, "#offline")
             assert "dabyl" in banner and flat(strings("kk")["offline_banner"]) in flat(banner)
             elapsed = re.search(r"Өтті (\S+)", visible(app, "#act-head")).group(1)

@@ -292,13 +292,16 @@ class DevicesPanel(Static):
 
 class ZonesPanel(Static):
     def show(self, site: Site, status: dict[str, Any], live: bool = True) -> None:
-        """`live`: the controller answers; else no zone is shown as sounding."""
+        """`live`: the controller answers; else no zone is shown as held or sounding
+        (what held it last is no longer known)."""
         s = site.s
         text = Text(s["zones"] + "\n", style="bold")
         for name, zone in status.get("zones", {}).items():
             holder = zone.get("holder")
             text.append(f" {site.titled(site.zones, name)}: ")
-            if holder:
+            if not live:
+                text.append(s["stale"], style="yellow")
+            elif holder:
                 text.append(site.activation_title(holder), style="bold red")
             else:
                 text.append(s["free"], style="green")

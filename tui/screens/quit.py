@@ -16,7 +16,9 @@ class QuitScreen(ModalScreen[str | None]):
     """Answers "leave" (the default), "stop" (only offered when this console started the
     controller and nothing is open) or None (stay)."""
 
-    DEFAULT_CSS = "QuitScreen { align: center middle; }\n" + DIALOG_CSS
+    DEFAULT_CSS = ("QuitScreen { align: center middle; }\n"
+                   "QuitScreen .answers { height: auto; }\n"
+                   "QuitScreen .answers Button { width: 100%; }\n" + DIALOG_CSS)
     BINDINGS = [Binding("escape", "dismiss(None)", show=False), *ARROWS]
 
     def __init__(self, s: dict[str, str], open_titles: list[str], can_stop: bool) -> None:
@@ -37,7 +39,8 @@ class QuitScreen(ModalScreen[str | None]):
             else:
                 yield Label(s["quit_idle"], classes="question")
             yield Label(s["quit_reattach"], classes="question")
-            with Horizontal(classes="buttons"):
+            # Three answers do not fit side by side on 80 columns: one under another.
+            with (Vertical(classes="answers") if self.can_stop else Horizontal(classes="buttons")):
                 yield Button(s["quit_stay"], id="stay")
                 if self.can_stop:
                     yield Button(s["quit_stop"], id="stop", variant="error")
