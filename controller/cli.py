@@ -364,8 +364,11 @@ def _params(pairs: list[str], option: str = "--param") -> dict[str, str]:
 def cmd_trigger(args: argparse.Namespace) -> int:
     fields: dict[str, Any] = {"scenario": args.scenario, "drill": args.drill,
                               "parameters": _params(args.param)}
-    if args.zones:
+    if args.zones is not None:
         fields["zones"] = [z.strip() for z in args.zones.split(",") if z.strip()]
+        if not fields["zones"]:
+            raise ConfigurationError(["--zones: name at least one zone (or leave it out for "
+                                      "the scenario's own zones)"])
     with _client(args) as client:
         reply = client.request("trigger", **fields)
     print(reply["activation"])
@@ -418,6 +421,9 @@ def cmd_form(args: argparse.Namespace) -> int:
         raise DabylError(f"{act['scenario']!r} has no form")
     from controller.scenarios import FormField
 
+    if args.lang is None:  # the site's console language (kk or ru; English sites read ru)
+        ui = _config(args).site.ui_language
+        args.lang = ui if ui in ("kk", "ru") else "ru"
     for field in map(FormField.model_validate, fields):
         words = field.choices[args.lang] if field.choices else []
         pairs = zip(field.ids(), words, strict=True)
@@ -533,7 +539,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                                        host=d.host, port=int(d.port), coil_offset=d.coil_offset,
                                        input_offset=d.input_offset)
                 where = f"Modbus TCP at {d.host}:{d.port} (unit {d.unit})"
-            await board.start()
+            try:
+                await board.start()
+            except (OSError, RuntimeError) as exc:  # the port is taken (pymodbus: RuntimeError)
+                raise DabylError(f"{d.id}: cannot simulate a board at {where}: {exc} (is a "
+                                 "controller with simulate = true or another simulator "
+                                 "running?)") from None
             boards.append(board)
             print(f"simulating {d.id}: {where}", flush=True)
         try:
@@ -1070,7 +1081,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trigger", help="start a scenario; prints the activation id")
     p.add_argument("scenario")
     p.add_argument("--drill", action="store_true")
-    p.add_argument("--zones", default="")
+    p.add_argument("--zones", default=None)
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     p.set_defaults(func=cmd_trigger)
 
@@ -1092,7 +1103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("activation")
     p.add_argument("--set", dest="answers", action="append", default=[],
                    metavar="FIELD=ANSWER")
-    p.add_argument("--lang", default="ru", choices=["kk", "ru"])
+    p.add_argument("--lang", default=None, choices=["kk", "ru"],
+                   help="the language to show it in (default: the site's console language)")
     p.set_defaults(func=cmd_form)
 
     p = sub.add_parser("ack", help="acknowledge a fault")

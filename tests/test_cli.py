@@ -362,10 +362,19 @@ def test_caller_form_keeps_choice_ids_and_shows_them_in_the_readers_language(cli
         answers = next(a["answers"] for a in json.loads(
             dabyl(cli_site, "status", "--json").stdout)["activations"] if a["id"] == act)
         assert answers == {"tempo": "fast", "voice": "quiet"}
-        shown = dabyl(cli_site, "form", act).stdout
+        shown = dabyl(cli_site, "form", act, "--lang", "ru").stdout
         assert "= тихий" in shown and "= быстрый" in shown and "ақырын" not in shown
         assert "= ақырын" in dabyl(cli_site, "form", act, "--lang", "kk").stdout
+        # Without --lang: the site's console language (the demo's is Kazakh).
+        assert "= ақырын" in dabyl(cli_site, "form", act).stdout
+        line = _one_line(dabyl(cli_site, "trigger", "fire", "--zones", " , "), 2)
+        assert "--zones" in line
+        assert not [a for a in json.loads(dabyl(cli_site, "status", "--json").stdout)[
+            "activations"] if a["scenario"] == "fire"], "nothing started"
         dabyl(cli_site, "clear", act)
+        # The controller simulates the board itself: a second simulator cannot listen.
+        line = _one_line(dabyl(cli_site, "simulate"), 1)
+        assert "cannot simulate a board" in line, line
     finally:
         serve.stop()
 
