@@ -265,6 +265,8 @@ class Engine:
                         decisions.append((row.seq, act))
                 elif row.kind == "silenced":
                     act.silenced = True
+                elif row.kind == "retriggered" and row.data.get("sounds_again"):
+                    act.silenced = False
                 elif row.kind == "checklist_tick" and row.data.get("role") in ROLES:
                     role, item = row.data["role"], row.data.get("item")
                     if row.data.get("done"):
@@ -332,7 +334,14 @@ class Engine:
 
         for existing in list(self.activations.values()):
             if existing.scenario.id == scenario.id and existing.drill == drill:
-                self.bus.publish("retriggered", existing.id, source=source, origin=origin)
+                # A new press or call is new danger: a silenced alarm sounds again.
+                again = existing.silenced
+                existing.silenced = False
+                self.bus.publish("retriggered", existing.id, source=source, origin=origin,
+                                 sounds_again=again)
+                if again:
+                    self._generation += 1
+                    self._refresh()
                 return existing
         if drill:
             real = [a for a in self.activations.values() if not a.drill]

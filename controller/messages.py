@@ -516,9 +516,9 @@ EVENTS: dict[str, dict[str, str]] = {
         "kk": "{drill?оқу-жаттығу|НАҚТЫ ДАБЫЛ} басталды; көзі: {from}",
     },
     "retriggered": {
-        "en": "signalled again; source: {from}",
-        "ru": "повторный сигнал; источник: {from}",
-        "kk": "қайталанған сигнал; көзі: {from}",
+        "en": "signalled again{sounds_again?, it sounds again|}; source: {from}",
+        "ru": "повторный сигнал{sounds_again?, оповещение снова звучит|}; источник: {from}",
+        "kk": "қайталанған сигнал{sounds_again?, хабарлау қайта естіледі|}; көзі: {from}",
     },
     "resumed": {
         "en": "resumed after a restart (the controller was down {gap_s} s)",

@@ -447,3 +447,31 @@ async def test_no_scheduled_drill_runs_while_a_real_alarm_is_open(tmp_path, audi
         assert all(not a.drill for a in controller.engine.activations.values())
     finally:
         await controller.stop()
+
+
+async def test_a_silenced_alarm_signalled_again_sounds_again(tmp_path, audio_cache):
+    """Silence is "stop this sound": a new press of the panic button is new danger, and
+    the alarm is heard again, siren too; a restart keeps it so."""
+    site = make_site(tmp_path, audio_cache)
+    controller, events = await start_controller(site)
+    try:
+        engine = controller.engine
+        ch = coil_map(controller)
+        fire = await engine.trigger("fire", source="operator", origin="t")
+        await events.wait("announcement_started", activation=fire.id, timeout=30)
+        engine.silence(fire.id, "t")
+        await wait_coils(_sim(controller), {ch["siren"]: False})
+        await controller.press("call_point_lobby", 0.3, "t")
+        again = await events.wait("retriggered", activation=fire.id, timeout=5)
+        assert again["sounds_again"] is True
+        assert _status(controller)[fire.id]["silenced"] is False
+        await events.wait("announcement_started", activation=fire.id, timeout=30)
+        await wait_coils(_sim(controller), {ch["siren"]: True})
+        await asyncio.to_thread(controller.journal.flush, 5)
+    finally:
+        await controller.stop()
+    controller, events = await start_controller(site)
+    try:
+        assert _status(controller)[fire.id]["silenced"] is False
+    finally:
+        await controller.stop()

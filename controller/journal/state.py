@@ -46,7 +46,10 @@ class Recovered:
             self.open_activations[row.activation] = [row]
         elif row.kind in TERMINAL_KINDS:
             self.open_activations.pop(row.activation, None)
-        elif row.activation in self.open_activations and row.kind not in NOISE_KINDS:
+        elif row.activation in self.open_activations and (
+                row.kind not in NOISE_KINDS
+                or (row.kind == "retriggered" and row.data.get("sounds_again"))):
+            # A re-trigger that ended a silence changes what is restored; others do not.
             self.open_activations[row.activation].append(row)
 
     def to_json(self) -> dict[str, Any]:
