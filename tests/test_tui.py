@@ -22,6 +22,7 @@ from tests.tui_support import (
     SIZES,
     controller_in,
     flat,
+    held_ready,
     screen_name,
     screen_text,
     shows,
@@ -240,7 +241,7 @@ async def test_held_prompt_shows_everything_and_closes_when_decided_elsewhere(co
         await events.wait("triggered", scenario="armed_attack")
         await controller.press("call_point_lobby", 0.3, "t")
         held = await events.wait("held")
-        await until(pilot, lambda: screen_name(app) == "HeldScreen" and app.focused is not None)
+        await until(pilot, lambda: held_ready(app))
         assert shows(app, "#held-text", strings(lang)["held_text"])
         assert shows(app, "#held-source", part(controller.config.inputs[1].title, lang))
         assert "call_point_lobby" not in screen_text(app)
@@ -262,12 +263,12 @@ async def test_a_held_prompt_left_for_later_comes_back_with_its_key(running):
         await events.wait("triggered", scenario="armed_attack")
         await controller.press("call_point_lobby", 0.3, "t")
         held = await events.wait("held")
-        await until(pilot, lambda: screen_name(app) == "HeldScreen")
+        await until(pilot, lambda: held_ready(app))
         await pilot.press("escape")
         await until(pilot, lambda: screen_name(app) == "MainScreen")
         assert "ЭВАКУАЦИЯ ШЕШІМДІ КҮТУДЕ" in visible(app, "#top")
         await type_raw(pilot, "у")  # E on the Kazakh layout
-        await until(pilot, lambda: screen_name(app) == "HeldScreen")
+        await until(pilot, lambda: held_ready(app))
         await pilot.press("left", "enter")  # from "Later" to "Confirm"
         await events.wait("confirmed", activation=held["activation"])
         await until(pilot, lambda: screen_name(app) == "MainScreen")
@@ -282,7 +283,7 @@ async def test_a_prompt_under_another_dialog_closes_when_it_comes_back(running):
         await events.wait("triggered", scenario="armed_attack")
         await controller.press("call_point_lobby", 0.3, "t")
         held = await events.wait("held")
-        await until(pilot, lambda: screen_name(app) == "HeldScreen")
+        await until(pilot, lambda: held_ready(app))
         await pilot.press("ctrl+q")
         await until(pilot, lambda: screen_name(app) == "QuitScreen")
         controller.engine.decline(held["activation"], "t")
@@ -485,7 +486,7 @@ async def test_a_newcomer_runs_a_cluster_to_its_end_by_keyboard_alone(running):
         await events.wait("checklist_tick", activation=attack["activation"])
         await controller.press("call_point_lobby", 0.3, "t")
         held = await events.wait("held")
-        await until(pilot, lambda: screen_name(app) == "HeldScreen")
+        await until(pilot, lambda: held_ready(app))
         await pilot.press("left", "left", "enter")  # from "Later" to "Decline"
         await events.wait("declined", activation=held["activation"])
         await until(pilot, lambda: screen_name(app) == "MainScreen")
@@ -762,7 +763,7 @@ async def test_snapshot_of_a_held_evacuation(running):
         attack = await controller.engine.trigger("armed_attack", source="operator", origin="t")
         controller.engine.silence(attack.id, "t")  # nothing playing: the screen is still
         await controller.engine.trigger("fire", source="input", origin="call_point_lobby")
-        await until(pilot, lambda: screen_name(app) == "HeldScreen")
+        await until(pilot, lambda: held_ready(app))
         await until(pilot, lambda: not any(z["routed"] for z in app.status["zones"].values())
                     and not controller.engine.busy())
         app.main.query_one("#log").clear()
@@ -777,7 +778,7 @@ async def until_held(pilot, app, controller, events) -> dict:
     """An armed attack (the lockdown), then the fire call point: a held evacuation."""
     await controller.press("call_point_lobby", 0.3, "t")
     held = await events.wait("held")
-    await until(pilot, lambda: screen_name(app) == "HeldScreen" and app.focused is not None)
+    await until(pilot, lambda: held_ready(app))
     return held
 
 
@@ -820,6 +821,33 @@ async def test_a_key_typed_before_a_prompt_appeared_never_reaches_it(running):
         await pilot.pause()
         assert screen_name(app) == "HeldScreen" and app.focused.id == "later"
         assert controller.engine.activations[held["activation"]].state == "held"
+
+
+async def test_keys_in_the_first_half_second_of_a_prompt_never_reach_it(running):
+    """Left, Enter sent a moment after the prompt opened (a script, or hands still busy
+    with the checklist) confirm nothing: the officer cannot have read it yet."""
+    from textual import events as textual_events
+
+    from tui.screens.held import READ_SECONDS
+
+    controller, events = running
+    app = DabylApp(controller.server.path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.connected.wait()
+        await controller.engine.trigger("armed_attack", source="operator", origin="t")
+        held = await until_held(pilot, app, controller, events)
+        opened = app.screen.keys_from - READ_SECONDS
+        for key, char in (("left", None), ("enter", "\r")):
+            event = textual_events.Key(key, char)
+            event.time = opened + READ_SECONDS / 2  # arrived while it was still new
+            event.set_sender(app)
+            app._driver.send_message(event)
+            await pilot.pause()
+        await pilot.pause()
+        assert screen_name(app) == "HeldScreen" and app.focused.id == "later"
+        assert controller.engine.activations[held["activation"]].state == "held"
+        await pilot.press("left", "enter")  # read, then answered: it counts
+        await events.wait("confirmed", activation=held["activation"])
 
 
 async def test_a_new_alarm_is_announced_whatever_screen_is_open(running):

@@ -15,7 +15,7 @@ import pytest
 
 from controller import messages
 from tests.conftest import ROOT
-from tests.tui_support import controller_in, screen_name, screen_text, until, visible
+from tests.tui_support import controller_in, held_ready, screen_name, screen_text, until, visible
 from tui.app import DabylApp
 from tui.strings import STRINGS, text_language
 
@@ -127,7 +127,7 @@ async def test_every_screen_speaks_one_language(tmp_path, audio_cache, lang):
             await events.wait("triggered", scenario="armed_attack")
             await controller.press("call_point_lobby", 0.3, "t")
             held = await events.wait("held")
-            await until(pilot, lambda: screen_name(app) == "HeldScreen")
+            await until(pilot, lambda: held_ready(app))
             await walk.look(pilot, "held prompt")
             await pilot.press("escape")
             phone = await controller.engine.trigger("phone_threat", source="operator",

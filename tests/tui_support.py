@@ -104,3 +104,12 @@ def site_in(directory: Path, cache: Path, language: str, change=None) -> Path:
 
 async def controller_in(directory: Path, cache: Path, language: str, change=None):
     return await start_controller(site_in(directory, cache, language, change))
+
+
+def held_ready(app) -> bool:
+    """The held-evacuation prompt is in front of the officer and takes keys (it drops
+    those that come within its first half second)."""
+    import time
+
+    return (screen_name(app) == "HeldScreen" and app.focused is not None
+            and time.monotonic() >= app.screen.keys_from)

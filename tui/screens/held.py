@@ -4,7 +4,8 @@ The prompt says everything (it wraps to the terminal), names the source as the s
 calls it, and closes by itself, with a note, when the evacuation is decided or the
 alarm ended elsewhere. It opens by itself, in the middle of whatever the officer is
 typing: so "Later" has the focus (both other answers are final), and a key typed before
-the prompt was in front of the officer never reaches it (see `keys_from`).
+the prompt was in front of the officer, or in the half second after it appeared, never
+reaches it (see `keys_from`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
     from tui.site import Site
 
 
+# The officer needs a moment to see a prompt that opened by itself: keys that arrive
+# sooner were meant for what was on the screen a moment ago (typing, a checklist).
+READ_SECONDS = 0.5
+
+
 class HeldScreen(ModalScreen[str | None]):
     DEFAULT_CSS = "HeldScreen { align: center middle; }\n" + DIALOG_CSS
     BINDINGS = [Binding("escape", "dismiss(None)", show=False), *ARROWS]
@@ -38,7 +44,7 @@ class HeldScreen(ModalScreen[str | None]):
         # Keys older than this (Textual stamps each event with the monotonic clock) were
         # typed for another screen: the app drops them (DabylApp.on_event). The prompt is
         # made the moment it is pushed; it is stamped again when it comes back on top.
-        self.keys_from = time.monotonic()
+        self.keys_from = time.monotonic() + READ_SECONDS
         self._shown = False
 
     def compose(self) -> ComposeResult:
@@ -71,7 +77,7 @@ class HeldScreen(ModalScreen[str | None]):
 
     def on_screen_resume(self) -> None:
         if self._shown:
-            self.keys_from = time.monotonic()
+            self.keys_from = time.monotonic() + READ_SECONDS
         self._shown = True
         if self.closing_note is not None:
             self._close()
