@@ -469,8 +469,11 @@ class Engine:
     def clear(self, activation_id: str | None, operator: str) -> list[str]:
         done = []
         for act in self._find(activation_id):
-            self._end(act, "cleared", "operator", operator, reason="cleared by operator")
+            # Clearing several: what is still open is told once, after the last of them.
+            self._end(act, "cleared", "operator", operator, reason="cleared by operator",
+                      attention=False)
             done.append(act.id)
+        self._still_open()
         self._refresh()
         return done
 
@@ -524,7 +527,7 @@ class Engine:
 
     def _end(
         self, act: Activation, kind: str, source: str, who: str, *, reason: str,
-        announce: bool = True,
+        announce: bool = True, attention: bool = True,
     ) -> None:
         if act.id not in self.activations:
             return
@@ -554,8 +557,12 @@ class Engine:
                     if zones:
                         self._queue_notice(Step(lane.id, None, request, zones,
                                                 "all_clear" if name == "all_clear" else "closing"))
+        if attention:
+            self._still_open()
+
+    def _still_open(self) -> None:
+        """The console's attention goes back to what is still open."""
         if self.activations:
-            # The console's attention goes back to what is still open.
             top = max(self.activations.values(), key=Activation.rank)
             self.bus.publish("still_open", top.id, journal=False,
                              open=[a.id for a in sorted(self.activations.values(),

@@ -475,3 +475,15 @@ async def test_a_silenced_alarm_signalled_again_sounds_again(tmp_path, audio_cac
         assert _status(controller)[fire.id]["silenced"] is False
     finally:
         await controller.stop()
+
+
+async def test_clearing_every_alarm_never_says_one_is_still_open(running):
+    controller, events = running
+    engine = controller.engine
+    for scenario in ("fire", "phone_threat", "shooting"):
+        await engine.trigger(scenario, source="operator", origin="t")
+    engine.clear(None, "t")
+    await events.wait("cleared", timeout=5)
+    engine.bus.publish("marker_for_the_test", journal=False)
+    await events.wait("marker_for_the_test", timeout=5)
+    assert not [e for e in events.drain() if e["kind"] == "still_open"]
