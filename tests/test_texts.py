@@ -142,10 +142,10 @@ async def test_hostage_says_nothing_anywhere_by_default(tmp_path, audio_cache):
     controller, events = await start_controller(make_site(tmp_path, audio_cache))
     try:
         hostage = await controller.engine.trigger("hostage", source="operator", origin="t")
-        # A lower-priority drill in the hall: had the hostage activation anything to say,
+        # A lower-priority alarm in the hall: had the hostage activation anything to say,
         # it would speak first.
-        fire = await controller.engine.trigger("fire", source="operator", origin="t",
-                                               drill=True, zones=["hall"])
+        fire = await controller.engine.trigger("suspicious_object", source="operator",
+                                               origin="t", zones=["hall"])
         first = await events.wait("announcement_started")
         assert first["activation"] == fire.id, first
         status = controller.engine.status()

@@ -216,7 +216,7 @@ async def test_phone_form_under_a_higher_alarm(console):
 async def test_the_caller_form_from_the_command_line(running):
     controller, events = running
     act = await controller.engine.trigger("phone_threat", source="operator", origin="t")
-    code, out = await dabyl(controller, "form", act.id)
+    code, out = await dabyl(controller, "form", act.id, "--lang", "ru")
     assert code == 0 and "q_demands" in out and "Какие конкретные требования" in out
     code, out = await dabyl(controller, "form", act.id, "--set", "q_demands=ақша талап етеді",
                             "--set", "tempo=жылдам")
