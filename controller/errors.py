@@ -31,8 +31,14 @@ class ConfigurationError(DabylError):
     """The site configuration or a scenario file is invalid."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
+        # One problem, one line: a value quoted in a problem (a path, a name) may hold a
+        # line break or another control character; it is shown escaped, never obeyed.
+        self.problems = [_one_line(p) for p in problems]
         super().__init__("\n".join(self.problems))
+
+
+def _one_line(text: str) -> str:
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
 
 
 class ConnectionFailed(DabylError):

@@ -201,3 +201,14 @@ def test_the_config_reference_names_every_key_and_is_current():
     checked_in = (ROOT / "docs" / "config-reference.md").read_text(encoding="utf-8")
     assert checked_in == configref.generate(), \
         "regenerate: python -m controller.configref > docs/config-reference.md"
+
+
+def test_a_value_with_a_line_break_is_still_one_problem_line(tmp_path):
+    cfg = tomllib.loads((ROOT / "config.toml").read_text())
+    cfg["scenarios"] = "no\nsuch\tfolder"
+    target = tmp_path / "config.toml"
+    target.write_text(tomli_w.dumps(cfg))
+    with pytest.raises(ConfigurationError) as exc:
+        load_library(load_config(target).scenarios_dir, load_config(target))
+    assert all("\n" not in p and "\t" not in p for p in exc.value.problems), exc.value.problems
+    assert any("no\\nsuch\\tfolder" in p for p in exc.value.problems), exc.value.problems
