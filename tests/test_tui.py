@@ -775,8 +775,10 @@ async def test_snapshot_of_a_held_evacuation(running):
 
 # -- a newcomer's pass at 80×24 (issue: console defects found in Kazakh) ---------------
 async def until_held(pilot, app, controller, events) -> dict:
-    """An armed attack (the lockdown), then the fire call point: a held evacuation."""
-    await controller.press("call_point_lobby", 0.3, "t")
+    """An armed attack (the lockdown), then the fire call point: a held evacuation. (The
+    input path itself is tested with real presses elsewhere; here a press the loaded
+    test machine polls too late must not hide what the prompt does.)"""
+    await controller.engine.trigger("fire", source="input", origin="call_point_lobby")
     held = await events.wait("held")
     await until(pilot, lambda: held_ready(app))
     return held
