@@ -12,8 +12,9 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,23 @@ async def wait_coils(sim, expected: dict[int, bool], timeout: float = 5.0) -> li
             if all(coils[ch] == on for ch, on in expected.items()):
                 return coils
             await sim.changed.wait()
+
+
+def real_disk(directory: Path, size: str) -> Iterator[Path]:
+    """A real filesystem of `size` (a tmpfs) under `directory`, so a full disk is a full
+    disk; skips where it cannot be mounted (it needs root; CI runs as root)."""
+    mount = directory / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                        capture_output=True)
+    if rc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {rc.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def dabyl_env() -> dict[str, str]:

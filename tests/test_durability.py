@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from controller.client import Client
-from tests.conftest import make_site
+from tests.conftest import make_site, real_disk
 from tests.test_cli import Serve, dabyl
 
 
@@ -143,18 +141,7 @@ def test_state_is_restored_exactly_after_sigterm_and_kill_9(site):
 @pytest.fixture
 def small_disk(tmp_path):
     """A real 2 MiB filesystem, so a full disk is a full disk (needs root; CI is root)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-                        capture_output=True)
-    if rc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {rc.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    yield from real_disk(tmp_path, "2m")
 
 
 def _fill(directory: Path) -> None:

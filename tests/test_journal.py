@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 import threading
 
 import pytest
 
 from controller.journal import Journal, activations, export_csv, read_rows, verify
+from tests.conftest import real_disk
 
 
 def _journal(directory, on_fault=None) -> Journal:
@@ -90,18 +89,7 @@ def test_verify_finds_a_truncated_file(tmp_path):
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A real 512 KiB filesystem, so a full disk is a full disk (needs root)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
-                        capture_output=True)
-    if rc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {rc.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    yield from real_disk(tmp_path, "512k")
 
 
 def _fill(directory) -> None:

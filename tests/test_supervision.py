@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import dabyl_env, make_site, start_controller
+from tests.conftest import dabyl_env, make_site, real_disk, start_controller
 from tests.test_journal import _fill
 
 
@@ -21,18 +21,7 @@ from tests.test_journal import _fill
 def small_disk(tmp_path):
     """A real 8 MiB filesystem (room for a few announcements), so a full disk is a full
     disk (needs root)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-                        capture_output=True)
-    if rc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {rc.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    yield from real_disk(tmp_path, "8m")
 
 
 def _private_cache(tmp_path, audio_cache):
