@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from audio.render import Request
-from controller.bench.common import BenchContext, Figure, at_rest, running
+from controller.bench.common import BenchContext, Figure, at_rest, fire_from_rest, running
 from controller.config import Config
 
 NAME = "alarm"
@@ -21,14 +21,9 @@ async def _relays_and_audio(config_path: Path, rounds: int) -> dict[str, list[fl
     async with running(config_path) as (controller, probe):
         engine = controller.engine
         for _ in range(rounds):
-            await at_rest(controller)
-            probe.drain()
-            t0 = time.monotonic()
-            act = await engine.trigger("fire", source="operator", origin="bench")
-            applied = await probe.wait("outputs_applied", ok=True)
-            out["relays"].append((applied["at_mono"] - t0) * 1000)
-            first = await probe.wait("first_audio", activation=act.id)
-            out["first_audio"].append((act.trigger_mono - t0) * 1000 + first["latency_ms"])
+            act, relays, first = await fire_from_rest(controller, probe)
+            out["relays"].append(relays)
+            out["first_audio"].append(first)
             probe.drain()
             t1 = time.monotonic()
             engine.clear(act.id, "bench")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,3 +168,17 @@ async def at_rest(controller, timeout: float = 30.0) -> None:
             if not engine.activations and not engine.busy() and controller.devices.at_rest():
                 return
             await asyncio.sleep(0.01)
+
+
+async def fire_from_rest(controller, probe) -> tuple[Any, float, float]:
+    """One round from rest: a fire triggered; the activation, and in ms from the call
+    until every relay is acknowledged and until its first frame reaches the sink."""
+    await at_rest(controller)
+    probe.drain()
+    t0 = time.monotonic()
+    act = await controller.engine.trigger("fire", source="operator", origin="bench")
+    applied = await probe.wait("outputs_applied", ok=True)
+    first = await probe.wait("first_audio", activation=act.id)
+    # first_audio counts from when the activation should be heard (its trigger here).
+    return (act, (applied["at_mono"] - t0) * 1000,
+            (act.audible_mono - t0) * 1000 + first["latency_ms"])

@@ -14,10 +14,9 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from controller.bench.common import BenchContext, Figure, at_rest, percentiles, running
+from controller.bench.common import BenchContext, Figure, fire_from_rest, percentiles, running
 
 NAME = "consoles"
 CONSOLES = 10
@@ -49,17 +48,11 @@ async def _rounds(config_path: Path, rounds: int, ask: bool) -> tuple[dict, dict
     async with running(config_path) as (controller, probe):
         consoles = await asyncio.to_thread(_consoles, controller.server.path, CONSOLES, ask)
         try:
-            engine = controller.engine
             for _ in range(rounds):
-                await at_rest(controller)
-                probe.drain()
-                t0 = time.monotonic()
-                act = await engine.trigger("fire", source="operator", origin="bench")
-                applied = await probe.wait("outputs_applied", ok=True)
-                out["relays"].append((applied["at_mono"] - t0) * 1000)
-                first = await probe.wait("first_audio", activation=act.id)
-                out["first_audio"].append((act.trigger_mono - t0) * 1000 + first["latency_ms"])
-                engine.clear(act.id, "bench")
+                act, relays, first = await fire_from_rest(controller, probe)
+                out["relays"].append(relays)
+                out["first_audio"].append(first)
+                controller.engine.clear(act.id, "bench")
         finally:
             counts = await asyncio.to_thread(_stop, consoles)
     return out, counts

@@ -242,7 +242,7 @@ async def _under_load(config: Path, rounds: int) -> tuple[list[float], list[floa
                 t0 = time.monotonic()
                 act = await engine.trigger("fire", source="operator", origin="bench")
                 event = await probe.wait("first_audio", activation=act.id, timeout=30)
-                first.append((act.trigger_mono - t0) * 1000 + event["latency_ms"])
+                first.append((act.audible_mono - t0) * 1000 + event["latency_ms"])
                 rss.append(_rss_mb(os.getpid()))
                 engine.clear(act.id, "bench")
         finally:
