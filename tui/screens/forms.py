@@ -16,6 +16,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
+from controller.scenarios import FormField
 from tui.screens.confirm import DIALOG_CSS, ConfirmScreen
 
 if TYPE_CHECKING:
@@ -97,24 +98,6 @@ class FormModal(ModalScreen[dict | None]):
             self.action_close()
 
 
-def _choice_ids(field: dict[str, Any]) -> list[str]:
-    """A field's choice ids as the controller keeps them (their numbers when the
-    scenario names none)."""
-    return field.get("choice_ids") or [str(n) for n in range(1, len(field["choices"]["ru"]) + 1)]
-
-
-def _chosen(field: dict[str, Any], answer: str) -> str | None:
-    """The id of the choice an answer names: its id, or its words in either language."""
-    wanted = answer.strip().casefold()
-    if not wanted:
-        return None
-    for n, choice_id in enumerate(_choice_ids(field)):
-        if wanted in (choice_id.casefold(), field["choices"]["kk"][n].casefold(),
-                      field["choices"]["ru"][n].casefold()):
-            return choice_id
-    return None
-
-
 class FormScreen(FormModal):
     """The phone-threat caller form: every question in full, answers kept as given."""
 
@@ -132,8 +115,9 @@ class FormScreen(FormModal):
             known = self.known.get(f["id"], "")
             if f.get("choices"):
                 # The controller keeps a choice by its id; the officer reads its words.
-                options = list(zip(f["choices"][lang], _choice_ids(f), strict=True))
-                chosen = _chosen(f, known)
+                field = FormField.model_validate(f)
+                options = list(zip(f["choices"][lang], field.ids(), strict=True))
+                chosen = field.choice(known) if known else None
                 if known and chosen is None:  # an answer kept from before choices had ids
                     options.append((known, known))
                     chosen = known
